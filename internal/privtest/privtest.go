@@ -1,0 +1,77 @@
+// Package privtest is procwall's single gate for tests that need root or a
+// kernel feature, and its harness for network namespaces.
+//
+// A test calls Require (or one of the Require* helpers) first. When the
+// privilege or feature is missing the test is skipped with the reason —
+// unless the environment variable PROCWALL_TEST_PRIVILEGED=1 is set (CI sets
+// it), in which case the test fails instead: a privileged test that CI
+// should run never skips silently.
+//
+// Every netfilter change a test makes happens inside a namespace created by
+// NewNetNS and removed by the test's cleanup; the host namespace's ruleset is
+// never touched.
+package privtest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+)
+
+// EnvPrivileged is the environment variable that turns skips into failures.
+const EnvPrivileged = "PROCWALL_TEST_PRIVILEGED"
+
+// Strict reports whether missing privileges fail tests instead of skipping
+// them.
+func Strict() bool { return os.Getenv(EnvPrivileged) == "1" }
+
+// Feature is something a test needs from the machine.
+type Feature struct {
+	Name  string
+	Probe func() error // nil error: present
+}
+
+// Root is the feature "running as root on Linux".
+var Root = Feature{Name: "root", Probe: func() error {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("needs linux, have %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (euid 0)")
+	}
+	return nil
+}}
+
+// Command is the feature "the named program is on PATH".
+func Command(name string) Feature {
+	return Feature{Name: "command " + name, Probe: func() error {
+		_, err := exec.LookPath(name)
+		return err
+	}}
+}
+
+// Path is the feature "the named file or directory exists".
+func Path(p string) Feature {
+	return Feature{Name: p, Probe: func() error {
+		_, err := os.Stat(p)
+		return err
+	}}
+}
+
+// Require skips t (or fails it under PROCWALL_TEST_PRIVILEGED=1) unless the
+// process runs as root and every feature is present.
+func Require(t testing.TB, features ...Feature) {
+	t.Helper()
+	for _, f := range append([]Feature{Root}, features...) {
+		if err := f.Probe(); err != nil {
+			msg := fmt.Sprintf("privileged test: %s unavailable: %v", f.Name, err)
+			if Strict() {
+				t.Fatalf("%s (%s=1, so this fails instead of skipping)", msg, EnvPrivileged)
+			}
+			t.Skip(msg)
+		}
+	}
+}
