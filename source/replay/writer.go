@@ -52,10 +52,9 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: bw, enc: enc}
 }
 
-// Write writes one event as one line. Events of kind attr (attribute
-// changes that the native format has no type for) are written as exec-less
-// records only when they carry a uid; otherwise they are skipped and Write
-// reports false.
+// Write writes one event as one line and reports true. Events of kind attr
+// (attribute changes: the native format has no type for them) are not
+// written, and Write reports false.
 func (w *Writer) Write(ev *source.Event) (bool, error) {
 	ne, ok := toNative(ev)
 	if !ok {
