@@ -265,6 +265,11 @@ type Event struct {
 	Query   string
 	Answers []netip.Addr
 
+	// Gone is set by live sources when the process had exited before its
+	// details could be read (from /proc): the fields they would have filled
+	// are empty, never guessed.
+	Gone bool
+
 	// Origin names where the event came from (a file and line, or a source
 	// name); it is informational and never part of identity.
 	Origin string

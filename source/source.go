@@ -19,6 +19,12 @@ type Source interface {
 	Close() error
 }
 
+// ErrLost is wrapped by the error Next returns when a source knows it
+// dropped events (a kernel buffer overflowed, a ring buffer was overrun).
+// The source stays usable: the caller counts the loss and resynchronises its
+// view (for processes, from a /proc snapshot), then calls Next again.
+var ErrLost = errors.New("events lost")
+
 // ErrNotSupported is returned (wrapped) by sources that need a kernel
 // feature or operating system this machine does not have.
 var ErrNotSupported = errors.New("not supported")
