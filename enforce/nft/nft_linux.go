@@ -1,0 +1,284 @@
+//go:build linux
+
+package nft
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/procwall/procwall/enforce"
+	"github.com/procwall/procwall/enforce/internal/core"
+)
+
+// Enforcer is the nftables back-end. It implements enforce.Enforcer.
+type Enforcer struct {
+	core *core.Core
+	be   *backend
+}
+
+var _ enforce.Enforcer = (*Enforcer)(nil)
+
+// New connects to nftables, loads the state file and reconciles the kernel
+// table with it (see the package documentation).
+func New(opts ...Option) (*Enforcer, error) {
+	o := newOptions(opts)
+	if o.table == "" {
+		return nil, &enforce.OpError{Backend: "nft", Op: "open", Err: fmt.Errorf("empty table name")}
+	}
+	be, err := newBackend(o)
+	if err != nil {
+		return nil, &enforce.OpError{Backend: "nft", Op: "open", Err: err}
+	}
+	c, err := core.Open("nft", o.state, o.prot, be)
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	return &Enforcer{core: c, be: be}, nil
+}
+
+// Name implements enforce.Enforcer: "nft".
+func (e *Enforcer) Name() string { return "nft" }
+
+// Block implements enforce.Enforcer.
+func (e *Enforcer) Block(ctx context.Context, b enforce.Block) error { return e.core.Block(ctx, b) }
+
+// Release implements enforce.Enforcer.
+func (e *Enforcer) Release(ctx context.Context, id string) error { return e.core.Release(ctx, id) }
+
+// Blocks implements enforce.Enforcer.
+func (e *Enforcer) Blocks(ctx context.Context) ([]enforce.Block, error) { return e.core.Blocks(ctx) }
+
+// Close implements enforce.Enforcer. The table and its blocks stay in the
+// kernel.
+func (e *Enforcer) Close() error { return e.core.Close() }
+
+// Config returns a copy of the interception configuration.
+func (e *Enforcer) Config() (*enforce.Config, error) { return e.core.Config() }
+
+// Render writes the current configuration as an `nft -f` script (see the
+// package-level Render).
+func (e *Enforcer) Render(w io.Writer) error {
+	return e.core.Do("render", func(cfg *enforce.Config) error { return Render(w, cfg, e.be.optList()...) })
+}
+
+// Remove deletes procwall's table from the kernel (every block stops) and
+// closes the enforcer. The state file is left as it is.
+func (e *Enforcer) Remove() error {
+	err := e.core.Do("remove", func(*enforce.Config) error {
+		e.be.conn.DelTable(e.be.table)
+		return e.be.conn.Flush()
+	})
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Counter is the count of one drop rule.
+type Counter struct {
+	Chain string // "input", "output" or "forward"
+	Set   string // Set4 or Set6
+	// Field is "daddr" or "saddr".
+	Field   string
+	Packets uint64
+	Bytes   uint64
+}
+
+// Counters reads the drop rules' counters from the kernel.
+func (e *Enforcer) Counters(ctx context.Context) ([]Counter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Counter
+	err := e.core.Do("counters", func(*enforce.Config) error {
+		for _, ch := range chains(e.be.o) {
+			rules, err := e.be.conn.GetRules(e.be.table, &nftables.Chain{Name: ch.name, Table: e.be.table})
+			if err != nil {
+				return fmt.Errorf("chain %s: %w", ch.name, err)
+			}
+			for _, r := range rules {
+				c := Counter{Chain: ch.name}
+				for _, x := range r.Exprs {
+					switch x := x.(type) {
+					case *expr.Lookup:
+						c.Set = x.SetName
+					case *expr.Payload:
+						c.Field = "saddr"
+						if x.Offset == 16 || x.Offset == 24 {
+							c.Field = "daddr"
+						}
+					case *expr.Counter:
+						c.Packets, c.Bytes = x.Packets, x.Bytes
+					}
+				}
+				out = append(out, c)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+type backend struct {
+	o     options
+	conn  *nftables.Conn
+	table *nftables.Table
+	sets  [2]*nftables.Set // IPv4, IPv6
+}
+
+func (b *backend) optList() []Option {
+	return []Option{func(o *options) { *o = b.o }}
+}
+
+func newBackend(o options) (*backend, error) {
+	copts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
+	if o.netnsFd >= 0 {
+		copts = append(copts, nftables.WithNetNSFd(o.netnsFd))
+	}
+	conn, err := nftables.New(copts...)
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	t := &nftables.Table{Name: o.table, Family: nftables.TableFamilyINet}
+	b := &backend{o: o, conn: conn, table: t}
+	// Set IDs are chosen here rather than by the library, whose counter
+	// is shared by every connection.
+	b.sets[0] = &nftables.Set{Table: t, ID: 1, Name: Set4, KeyType: nftables.TypeIPAddr}
+	b.sets[1] = &nftables.Set{Table: t, ID: 2, Name: Set6, KeyType: nftables.TypeIP6Addr}
+	return b, nil
+}
+
+// bigBuffers lets one batch carry many thousands of set elements, as nft
+// does: the send buffer limit is raised past net.core.wmem_max (the
+// process has CAP_NET_ADMIN anyway).
+func bigBuffers(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20); e != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<20)
+		}
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func (b *backend) Close() error { return b.conn.CloseLasting() }
+
+// Sync deletes and rebuilds the table with cfg's addresses, in one batch.
+func (b *backend) Sync(cfg *enforce.Config) error {
+	c := b.conn
+	c.AddTable(b.table) // so that the delete cannot fail
+	c.DelTable(b.table)
+	c.AddTable(b.table)
+	for _, s := range b.sets {
+		if err := c.AddSet(s, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.queue(cfg.Addrs(), nil); err != nil {
+		return err
+	}
+	pol := nftables.ChainPolicyAccept
+	for _, ch := range chains(b.o) {
+		hook := map[string]*nftables.ChainHook{
+			"input":   nftables.ChainHookInput,
+			"output":  nftables.ChainHookOutput,
+			"forward": nftables.ChainHookForward,
+		}[ch.name]
+		chain := c.AddChain(&nftables.Chain{
+			Name: ch.name, Table: b.table, Type: nftables.ChainTypeFilter,
+			Hooknum: hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(b.o.priority)), Policy: &pol,
+		})
+		for _, r := range ch.rules {
+			c.AddRule(&nftables.Rule{Table: b.table, Chain: chain, Exprs: b.ruleExprs(r)})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("rebuild table inet %s: %w", b.table.Name, err)
+	}
+	return nil
+}
+
+func (b *backend) ruleExprs(r rule) []expr.Any {
+	proto, set := byte(unix.NFPROTO_IPV4), b.sets[0]
+	off, n := uint32(12), uint32(4) // IPv4 saddr
+	if r.v6 {
+		proto, set = unix.NFPROTO_IPV6, b.sets[1]
+		off, n = 8, 16
+	}
+	if r.daddr {
+		off += n
+	}
+	xs := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
+		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
+		&expr.Counter{},
+	}
+	if b.o.nflog {
+		xs = append(xs, &expr.Log{
+			Key:   1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX,
+			Group: b.o.group,
+			Data:  []byte(b.o.prefix),
+		})
+	}
+	return append(xs, &expr.Verdict{Kind: expr.VerdictDrop})
+}
+
+// queue adds element changes to the pending batch, split into messages of
+// at most chunk elements.
+func (b *backend) queue(add, del []netip.Addr) error {
+	for _, op := range []struct {
+		addrs []netip.Addr
+		fn    func(*nftables.Set, []nftables.SetElement) error
+	}{{del, b.conn.SetDeleteElements}, {add, b.conn.SetAddElements}} {
+		var els [2][]nftables.SetElement
+		for _, a := range op.addrs {
+			i := 0
+			if !a.Is4() {
+				i = 1
+			}
+			els[i] = append(els[i], nftables.SetElement{Key: a.AsSlice()})
+		}
+		for i, s := range b.sets {
+			for e := els[i]; len(e) > 0; {
+				n := min(len(e), b.o.chunk)
+				if err := op.fn(s, e[:n]); err != nil {
+					return err
+				}
+				e = e[n:]
+			}
+		}
+	}
+	return nil
+}
+
+// Apply changes the sets' elements in one batch.
+func (b *backend) Apply(add, del []netip.Addr, _ *enforce.Config) error {
+	if len(add) == 0 && len(del) == 0 {
+		return nil
+	}
+	if err := b.queue(add, del); err != nil {
+		return err
+	}
+	if err := b.conn.Flush(); err != nil {
+		return fmt.Errorf("update sets of table inet %s: %w", b.table.Name, err)
+	}
+	return nil
+}
