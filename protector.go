@@ -1,0 +1,531 @@
+package procwall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/procwall/procwall/enforce"
+	"github.com/procwall/procwall/enforce/dryrun"
+	"github.com/procwall/procwall/netassoc"
+	"github.com/procwall/procwall/proctree"
+	"github.com/procwall/procwall/risk"
+	"github.com/procwall/procwall/source"
+)
+
+// Record is one decision record: an action procwall took or declined to
+// take. Containment records are *risk.Decision; other packages add their
+// own kinds. Every record marshals to one JSON object with an "action"
+// field.
+type Record interface {
+	RecordAction() string
+}
+
+// Option configures a Protector.
+type Option func(*config) error
+
+type config struct {
+	sources      []source.Source
+	enforcer     enforce.Enforcer
+	hook         func(Record)
+	logger       *slog.Logger
+	treeOpts     []proctree.Option
+	assocOpts    []netassoc.Option
+	riskOpts     []risk.Option
+	protected    *enforce.Protected
+	reapInterval time.Duration
+	resync       func() ([]proctree.Observed, error)
+	queue        int
+}
+
+// WithSources adds event sources. Run reads each in a goroutine of its own
+// and applies their events in arrival order.
+func WithSources(s ...source.Source) Option {
+	return func(c *config) error {
+		for _, x := range s {
+			if x == nil {
+				return errors.New("procwall: WithSources: nil source")
+			}
+		}
+		c.sources = append(c.sources, s...)
+		return nil
+	}
+}
+
+// WithEnforcer sets the back-end that applies blocks (default: a dry-run
+// enforcer). The Protector closes it when Run returns.
+func WithEnforcer(e enforce.Enforcer) Option {
+	return func(c *config) error {
+		if e == nil {
+			return errors.New("procwall: WithEnforcer: nil enforcer")
+		}
+		c.enforcer = e
+		return nil
+	}
+}
+
+// WithRecordHook sets the function that receives every decision record, in
+// order, from the goroutine that made it. It must not block for long.
+func WithRecordHook(f func(Record)) Option {
+	return func(c *config) error { c.hook = f; return nil }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithTreeOptions passes options to the process tree (retention, caps,
+// boundaries, main-process policy).
+func WithTreeOptions(o ...proctree.Option) Option {
+	return func(c *config) error { c.treeOpts = append(c.treeOpts, o...); return nil }
+}
+
+// WithAssocOptions passes options to the association index (bounds).
+func WithAssocOptions(o ...netassoc.Option) Option {
+	return func(c *config) error { c.assocOpts = append(c.assocOpts, o...); return nil }
+}
+
+// WithRiskOptions passes options to containment (scope, blocking level,
+// block timeout).
+func WithRiskOptions(o ...risk.Option) Option {
+	return func(c *config) error { c.riskOpts = append(c.riskOpts, o...); return nil }
+}
+
+// WithProtected sets the networks never blocked (default: loopback and the
+// unspecified addresses). Give the same set to the enforcer.
+func WithProtected(p *enforce.Protected) Option {
+	return func(c *config) error { c.protected = p; return nil }
+}
+
+// WithReapInterval sets how often, in event time, exited processes past
+// their retention are collected and timed-out blocks released (default 10s).
+func WithReapInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("procwall: WithReapInterval: interval must be > 0, have %s", d)
+		}
+		c.reapInterval = d
+		return nil
+	}
+}
+
+// WithResync sets how the Protector takes a snapshot of running processes
+// when a source reports lost events (source.ErrLost); typically a
+// source/procfs reader. Without it, losses are counted and logged only.
+func WithResync(f func() ([]proctree.Observed, error)) Option {
+	return func(c *config) error { c.resync = f; return nil }
+}
+
+// Metrics is a snapshot of a Protector's counters and sizes.
+type Metrics struct {
+	Events      map[string]uint64 // events applied, per source name
+	Lost        map[string]uint64 // loss reports (source.ErrLost), per source name
+	Resyncs     uint64
+	Anomalies   uint64            // events the tree found inconsistent
+	Decisions   map[string]uint64 // records per action
+	EnforceErrs uint64            // enforcer calls that failed
+	Tree        proctree.Stats
+	Assoc       netassoc.Stats
+	ActiveBlock int
+}
+
+// Protector composes sources, the process tree, the association index,
+// containment and an enforcer. Create it with New, feed it with Run (from
+// its sources) or Handle (events you already have), send reports with
+// Report and Assess.
+//
+// A Protector is safe for concurrent use: events, reports and assessments
+// are applied one at a time, in the order they arrive.
+type Protector struct {
+	cfg     config
+	log     *slog.Logger
+	tree    *proctree.Tree
+	assoc   *netassoc.Index
+	contain *risk.Containment
+	enf     enforce.Enforcer
+
+	mu       sync.Mutex // serialises handling
+	lastReap time.Time
+	running  atomic.Bool
+
+	mmu       sync.Mutex
+	events    map[string]uint64
+	lost      map[string]uint64
+	decisions map[string]uint64
+	resyncs   uint64
+	anomalies uint64
+	enfErrs   uint64
+}
+
+// New returns a Protector. It reads the enforcer's active blocks, so that
+// blocks taken before a restart can be released.
+func New(opts ...Option) (*Protector, error) {
+	c := config{reapInterval: 10 * time.Second, queue: 1024}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.protected == nil {
+		c.protected = enforce.DefaultProtected()
+	}
+	if c.enforcer == nil {
+		c.enforcer = dryrun.New(dryrun.WithProtected(c.protected))
+	}
+	p := &Protector{
+		cfg:       c,
+		log:       c.logger,
+		enf:       c.enforcer,
+		events:    map[string]uint64{},
+		lost:      map[string]uint64{},
+		decisions: map[string]uint64{},
+	}
+	p.assoc = netassoc.New(c.assocOpts...)
+	treeOpts := append([]proctree.Option{proctree.WithOnRemove(p.assoc.Forget)}, c.treeOpts...)
+	p.tree = proctree.New(treeOpts...)
+	riskOpts := append([]risk.Option{risk.WithProtected(c.protected)}, c.riskOpts...)
+	p.contain = risk.NewContainment(p.tree, p.assoc, p.enf.Name(), riskOpts...)
+	blocks, err := p.enf.Blocks(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("procwall: read active blocks from %s: %w", p.enf.Name(), err)
+	}
+	if err := p.contain.Restore(blocks); err != nil {
+		return nil, fmt.Errorf("procwall: %w", err)
+	}
+	return p, nil
+}
+
+// Tree returns the process tree (safe for concurrent queries).
+func (p *Protector) Tree() *proctree.Tree { return p.tree }
+
+// Associations returns the process ↔ address index (safe for concurrent
+// queries).
+func (p *Protector) Associations() *netassoc.Index { return p.assoc }
+
+// Enforcer returns the enforcer.
+func (p *Protector) Enforcer() enforce.Enforcer { return p.enf }
+
+// ActiveBlocks returns the blocks containment holds, sorted by ID.
+func (p *Protector) ActiveBlocks() []enforce.Block {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.contain.Active()
+}
+
+type sourced struct {
+	ev  source.Event
+	err error
+	src string
+}
+
+// Run reads every source and applies its events until all sources are
+// exhausted (io.EOF: a finished recording) or ctx is cancelled. It owns the
+// goroutines that read sources, closes the sources and the enforcer before
+// it returns, and returns nil on exhaustion or cancellation, or the first
+// source error that is neither a loss report nor a close. Run may be
+// called once.
+func (p *Protector) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("procwall: Run called twice")
+	}
+	defer func() {
+		if err := p.enf.Close(); err != nil {
+			p.log.Warn("closing enforcer", "enforcer", p.enf.Name(), "err", err)
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan sourced, p.cfg.queue)
+	var wg sync.WaitGroup
+	for _, s := range p.cfg.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.pump(ctx, s, ch)
+		}()
+	}
+	// Closing the sources unblocks their Next when ctx ends.
+	stop := context.AfterFunc(ctx, func() {
+		for _, s := range p.cfg.sources {
+			s.Close()
+		}
+	})
+	defer stop()
+	go func() {
+		wg.Wait()
+		close(ch)
+	}()
+	var firstErr error
+	for m := range ch {
+		if m.err != nil {
+			if firstErr == nil {
+				firstErr = m.err
+				cancel()
+			}
+			continue
+		}
+		if err := p.handle(ctx, m.src, m.ev); err != nil && firstErr == nil && !errors.Is(err, context.Canceled) {
+			firstErr = err
+			cancel()
+		}
+	}
+	for _, s := range p.cfg.sources {
+		s.Close()
+	}
+	return firstErr
+}
+
+// pump reads one source until it ends, sending events (and a fatal error)
+// to ch.
+func (p *Protector) pump(ctx context.Context, s source.Source, ch chan<- sourced) {
+	name := s.Name()
+	for {
+		ev, err := s.Next()
+		switch {
+		case err == nil:
+			select {
+			case ch <- sourced{ev: ev, src: name}:
+			case <-ctx.Done():
+				return
+			}
+		case errors.Is(err, io.EOF):
+			return
+		case errors.Is(err, os.ErrClosed) || ctx.Err() != nil:
+			return
+		case errors.Is(err, source.ErrLost):
+			p.noteLoss(name, err)
+		default:
+			select {
+			case ch <- sourced{err: fmt.Errorf("procwall: source %s: %w", name, err), src: name}:
+			case <-ctx.Done():
+			}
+			return
+		}
+	}
+}
+
+func (p *Protector) noteLoss(name string, err error) {
+	p.mmu.Lock()
+	p.lost[name]++
+	p.mmu.Unlock()
+	p.log.Warn("source lost events", "source", name, "err", err)
+	if p.cfg.resync == nil {
+		return
+	}
+	procs, rerr := p.cfg.resync()
+	if rerr != nil {
+		p.log.Error("resync after lost events failed", "source", name, "err", rerr)
+		return
+	}
+	p.mu.Lock()
+	d := p.tree.Resync(time.Now(), procs)
+	p.mu.Unlock()
+	p.mmu.Lock()
+	p.resyncs++
+	p.mmu.Unlock()
+	p.log.Info("resynced the process tree", "source", name, "added", len(d.Added), "exited", len(d.Exited), "linked", len(d.Linked))
+}
+
+// Handle applies one event as if a source had delivered it: process events
+// update the tree, traffic updates the association index, risk and assess
+// events go to containment. It returns an error only when the enforcer
+// fails in a way the records cannot express, or ctx ends.
+func (p *Protector) Handle(ctx context.Context, ev source.Event) error {
+	return p.handle(ctx, "api", ev)
+}
+
+func (p *Protector) handle(ctx context.Context, src string, ev source.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mmu.Lock()
+	p.events[src]++
+	p.mmu.Unlock()
+	switch ev.Kind {
+	case source.KindRisk:
+		if err := ev.Validate(); err != nil {
+			return p.emitInvalid(ev, err)
+		}
+		p.tick(ctx, ev.Time)
+		return p.report(ctx, risk.Report{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Level: ev.Level, Reason: ev.Reason})
+	case source.KindAssess:
+		if err := ev.Validate(); err != nil {
+			return p.emitInvalid(ev, err)
+		}
+		p.tick(ctx, ev.Time)
+		return p.assess(ctx, risk.Assessment{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Safe: ev.Safe, Reason: ev.Reason})
+	}
+	if err := p.tree.Apply(ev); err != nil {
+		p.mmu.Lock()
+		p.anomalies++
+		p.mmu.Unlock()
+		p.log.Debug("tree anomaly", "source", src, "err", err)
+	}
+	switch ev.Kind {
+	case source.KindConnect, source.KindSend, source.KindAccept:
+		if id, ok := p.tree.ResolveEvent(&ev); ok {
+			dir := netassoc.Outbound
+			if ev.Kind == source.KindAccept {
+				dir = netassoc.Inbound
+			}
+			p.assoc.Record(id, dir, ev.Proto, ev.Dst, ev.Time)
+		}
+	}
+	p.tick(ctx, ev.Time)
+	return nil
+}
+
+// emitInvalid turns a report that cannot be acted on into a none record.
+func (p *Protector) emitInvalid(ev source.Event, err error) error {
+	p.emit(&risk.Decision{Time: ev.Time, Action: risk.ActionNone, RiskPID: ev.PID, Addrs: []string{},
+		Reason: "invalid " + ev.Kind.String() + " report: " + err.Error(), Enforcer: p.enf.Name()})
+	return nil
+}
+
+// tick runs periodic work driven by event time: reaping exited processes
+// and releasing timed-out blocks.
+func (p *Protector) tick(ctx context.Context, now time.Time) {
+	if now.IsZero() {
+		return
+	}
+	if p.lastReap.IsZero() {
+		p.lastReap = now
+		return
+	}
+	if now.Sub(p.lastReap) < p.cfg.reapInterval {
+		return
+	}
+	p.lastReap = now
+	p.tree.Reap(now)
+	for _, d := range p.contain.Expire(now) {
+		if err := p.enf.Release(ctx, d.Block); err != nil {
+			p.enfFailed("release", d.Block, err)
+		}
+		p.emit(&d)
+	}
+}
+
+func (p *Protector) enfFailed(op, id string, err error) {
+	p.mmu.Lock()
+	p.enfErrs++
+	p.mmu.Unlock()
+	p.log.Error("enforcer failed", "enforcer", p.enf.Name(), "op", op, "block", id, "err", err)
+}
+
+// Report hands a risk report to containment and applies its decision. It
+// returns the decision records (also given to the record hook).
+func (p *Protector) Report(ctx context.Context, r risk.Report) ([]risk.Decision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []risk.Decision
+	err := p.reportInto(ctx, r, &out)
+	return out, err
+}
+
+func (p *Protector) report(ctx context.Context, r risk.Report) error {
+	return p.reportInto(ctx, r, nil)
+}
+
+func (p *Protector) reportInto(ctx context.Context, r risk.Report, out *[]risk.Decision) error {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	d := p.contain.Plan(r)
+	if b, ok := d.EnforceBlock(); ok {
+		if err := p.enf.Block(ctx, b); err != nil {
+			p.enfFailed("block", b.ID, err)
+			d = risk.Decision{Time: d.Time, Action: risk.ActionNone, RiskPID: d.RiskPID, RiskStart: d.RiskStart,
+				TargetPID: d.TargetPID, TargetStart: d.TargetStart, Target: d.Target, Addrs: []string{},
+				Reason:   fmt.Sprintf("enforcer %s refused the block of %v: %v", p.enf.Name(), d.Addrs, err),
+				Enforcer: p.enf.Name(), Level: d.Level, Report: d.Report}
+		} else if err := p.contain.Commit(d); err != nil {
+			return fmt.Errorf("procwall: commit block %s: %w", b.ID, err)
+		}
+	}
+	p.emit(&d)
+	if out != nil {
+		*out = append(*out, d)
+	}
+	return ctx.Err()
+}
+
+// Assess hands an assessment to containment and releases what it says. It
+// returns the records (also given to the record hook).
+func (p *Protector) Assess(ctx context.Context, a risk.Assessment) ([]risk.Decision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []risk.Decision
+	err := p.assessInto(ctx, a, &out)
+	return out, err
+}
+
+func (p *Protector) assess(ctx context.Context, a risk.Assessment) error {
+	return p.assessInto(ctx, a, nil)
+}
+
+func (p *Protector) assessInto(ctx context.Context, a risk.Assessment, out *[]risk.Decision) error {
+	if a.Time.IsZero() {
+		a.Time = time.Now().UTC()
+	}
+	for _, d := range p.contain.Assess(a) {
+		if d.Action == risk.ActionRelease {
+			if err := p.enf.Release(ctx, d.Block); err != nil && !errors.Is(err, enforce.ErrNotFound) {
+				p.enfFailed("release", d.Block, err)
+				d.Reason += fmt.Sprintf(" (enforcer %s failed to release: %v)", p.enf.Name(), err)
+			}
+		}
+		p.emit(&d)
+		if out != nil {
+			*out = append(*out, d)
+		}
+	}
+	return ctx.Err()
+}
+
+func (p *Protector) emit(d *risk.Decision) {
+	p.mmu.Lock()
+	p.decisions[d.Action]++
+	p.mmu.Unlock()
+	p.log.Info("decision", "action", d.Action, "risk_pid", d.RiskPID, "target_pid", d.TargetPID,
+		"addrs", d.Addrs, "reason", d.Reason)
+	if p.cfg.hook != nil {
+		p.cfg.hook(d)
+	}
+}
+
+// Metrics returns a snapshot of the Protector's counters.
+func (p *Protector) Metrics() Metrics {
+	p.mmu.Lock()
+	m := Metrics{
+		Events:      cloneMap(p.events),
+		Lost:        cloneMap(p.lost),
+		Decisions:   cloneMap(p.decisions),
+		Resyncs:     p.resyncs,
+		Anomalies:   p.anomalies,
+		EnforceErrs: p.enfErrs,
+	}
+	p.mmu.Unlock()
+	m.Tree = p.tree.Stats()
+	m.Assoc = p.assoc.Stats()
+	p.mu.Lock()
+	m.ActiveBlock = len(p.contain.Active())
+	p.mu.Unlock()
+	return m
+}
+
+func cloneMap(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
