@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	github.com/florianl/go-nflog/v2 v2.3.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/mdlayher/socket v0.6.0 // indirect
 	golang.org/x/net v0.53.0 // indirect

@@ -1,0 +1,227 @@
+//go:build linux
+
+package nft
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/procwall/procwall/enforce"
+	"github.com/procwall/procwall/enforce/enforcetest"
+	"github.com/procwall/procwall/enforce/internal/topo"
+	"github.com/procwall/procwall/internal/privtest"
+)
+
+// kernelSet reads the addresses of one of procwall's sets in ns with the
+// nft command.
+func kernelSet(ns *privtest.NetNS, set string) ([]netip.Addr, error) {
+	out, err := ns.Run("nft", "-j", "list", "set", "inet", DefaultTable, set)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Nftables []struct {
+			Set *struct {
+				Elem []json.RawMessage `json:"elem"`
+			} `json:"set"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return nil, err
+	}
+	var as []netip.Addr
+	for _, x := range doc.Nftables {
+		if x.Set == nil {
+			continue
+		}
+		for _, raw := range x.Set.Elem {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, fmt.Errorf("element %s: %w", raw, err)
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, err
+			}
+			as = append(as, a)
+		}
+	}
+	return as, nil
+}
+
+func kernelAddrs(ns *privtest.NetNS) ([]netip.Addr, error) {
+	a4, err := kernelSet(ns, Set4)
+	if err != nil {
+		return nil, err
+	}
+	a6, err := kernelSet(ns, Set6)
+	return append(a4, a6...), err
+}
+
+func TestConformance(t *testing.T) {
+	privtest.Require(t, privtest.Command("nft"))
+	nss := map[enforce.Enforcer]*privtest.NetNS{}
+	enforcetest.RunWith(t, func(t *testing.T) enforce.Enforcer {
+		e, ns := newInNS(t, WithStateFile(filepath.Join(t.TempDir(), "state.json")))
+		nss[e] = ns
+		return e
+	}, enforcetest.Options{Dropped: func(e enforce.Enforcer) ([]netip.Addr, error) { return kernelAddrs(nss[e]) }})
+}
+
+func TestTraffic(t *testing.T) {
+	privtest.Require(t, privtest.Command("nft"))
+	tp := topo.New(t)
+	f, err := tp.Client.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e, err := New(WithNetNSFd(int(f.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	tp.Expect(t)
+	if err := e.Block(ctx, enforce.Block{ID: "x", Addrs: []netip.Addr{topo.V4a, topo.V6a}}); err != nil {
+		t.Fatal(err)
+	}
+	tp.Expect(t, topo.V4a, topo.V6a)
+	cs, err := e.Counters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped uint64
+	for _, c := range cs {
+		if c.Chain == "output" && c.Field == "daddr" {
+			dropped += c.Packets
+		}
+	}
+	if dropped == 0 {
+		t.Errorf("output drop counters are zero after blocked requests: %+v", cs)
+	}
+	if err := e.Release(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	tp.Expect(t)
+	// Loopback is protected by default.
+	err = e.Block(ctx, enforce.Block{ID: "lo", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	if !errors.Is(err, enforce.ErrProtected) {
+		t.Fatalf("blocking loopback: err = %v, want ErrProtected", err)
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	cfg := enforce.NewConfig()
+	for _, b := range []enforce.Block{
+		{ID: "a", Addrs: addrs("198.51.100.2", "2001:db8::2", "203.0.113.9")},
+		{ID: "b", Addrs: addrs("198.51.100.2", "192.0.2.1")},
+	} {
+		if _, err := cfg.Add(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sb strings.Builder
+	if err := Render(&sb, cfg, WithForward(), WithNFLOG(5)); err != nil {
+		t.Fatal(err)
+	}
+	enforcetest.Golden(t, "render.nft", sb.String())
+}
+
+// The restart test re-executes the test binary as a child that holds an
+// enforcer; the parent kills it with SIGKILL and starts again.
+const envChild = "PROCWALL_NFT_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(child())
+	}
+	os.Exit(m.Run())
+}
+
+func child() int {
+	f, err := os.Open(os.Getenv("NETNS_PATH"))
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	e, err := New(WithNetNSFd(int(f.Fd())), WithStateFile(os.Getenv("STATE")))
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	ctx := context.Background()
+	for _, b := range []enforce.Block{
+		{ID: "keep", Addrs: addrs("198.51.100.2", "2001:db8::2")},
+		{ID: "gone", Addrs: addrs("198.51.100.2", "198.51.100.3")},
+	} {
+		if err := e.Block(ctx, b); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+	}
+	if err := e.Release(ctx, "gone"); err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Minute) // killed before
+	return 0
+}
+
+func TestRestartAfterKill(t *testing.T) {
+	privtest.Require(t, privtest.Command("nft"))
+	ns := privtest.NewNetNS(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	for round := range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChild+"=1", "NETNS_PATH="+ns.Path, "STATE="+state)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		// Kill -9 the child, by its pid.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if strings.TrimSpace(line) != "ready" && round == 0 {
+			t.Fatalf("child: %q", line)
+		}
+		if round == 1 && !strings.Contains(line, "exists") {
+			// The second child finds "keep" restored and cannot add it again.
+			t.Fatalf("second child: %q, want an ErrExists failure", line)
+		}
+	}
+	f, _ := ns.Open()
+	defer f.Close()
+	e, err := New(WithNetNSFd(int(f.Fd())), WithStateFile(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	bs, err := e.Blocks(context.Background())
+	if err != nil || len(bs) != 1 || bs[0].ID != "keep" {
+		t.Fatalf("blocks after kill -9 and restart = %v, %v; want [keep]", bs, err)
+	}
+	got, err := kernelAddrs(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := addrs("198.51.100.2", "2001:db8::2"); !slices.Equal(got, want) {
+		t.Fatalf("kernel sets after restart = %v, want each of %v once", got, want)
+	}
+}
