@@ -1,0 +1,443 @@
+package procwall_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/procwall/procwall"
+	"github.com/procwall/procwall/enforce"
+	"github.com/procwall/procwall/enforce/dryrun"
+	"github.com/procwall/procwall/proctree"
+	"github.com/procwall/procwall/risk"
+	"github.com/procwall/procwall/source/replay"
+)
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// webServer builds the common scene: systemd (1) → nginx (100) → worker
+// (101); nginx talks to two upstreams.
+func webServer() *replay.Builder {
+	return replay.NewBuilder(t0).
+		Exec(1, "/usr/lib/systemd/systemd", "/sbin/init").
+		Fork(100, 1).Exec(100, "/usr/sbin/nginx", "nginx").
+		Fork(101, 100).Exec(101, "/usr/sbin/nginx", "nginx: worker").
+		Connect(100, "tcp", "198.51.100.7:443").
+		Connect(100, "tcp", "203.0.113.9:5432")
+}
+
+type result struct {
+	recs []*risk.Decision
+	enf  *dryrun.Enforcer
+	p    *procwall.Protector
+}
+
+func replayTrace(t *testing.T, b *replay.Builder, opts ...procwall.Option) result {
+	t.Helper()
+	if err := b.Err(); err != nil {
+		t.Fatalf("builder: %v", err)
+	}
+	var res result
+	res.enf = dryrun.New()
+	opts = append([]procwall.Option{
+		procwall.WithSources(b.Source()),
+		procwall.WithEnforcer(res.enf),
+		procwall.WithRecordHook(func(r procwall.Record) { res.recs = append(res.recs, r.(*risk.Decision)) }),
+	}, opts...)
+	p, err := procwall.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.p = p
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+// summary renders records compactly: "block 231→100 main_process [a b]".
+func summary(recs []*risk.Decision) []string {
+	var out []string
+	for _, d := range recs {
+		s := d.Action
+		switch d.Action {
+		case risk.ActionBlock:
+			s += fmt.Sprintf(" %d→%d %s %v", d.RiskPID, d.TargetPID, d.Target, d.Addrs)
+		case risk.ActionRelease:
+			s += fmt.Sprintf(" %d %s %v", d.TargetPID, d.Target, d.Addrs)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestContainmentDefinitions(t *testing.T) {
+	cases := []struct {
+		name   string
+		trace  func() *replay.Builder
+		opts   []procwall.Option
+		want   []string
+		reason string // substring of the last record's reason
+		active int    // blocks active at the end
+	}{
+		{
+			name: "own traffic: block the risk process's addresses",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").
+					Connect(231, "tcp", "203.0.113.66:4444").Risk(231, "high", "reverse shell")
+			},
+			want:   []string{"block 231→231 risk_process [203.0.113.66]"},
+			reason: "has traffic of its own",
+			active: 1,
+		},
+		{
+			name: "no traffic: block the main process's addresses",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell")
+			},
+			want:   []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]"},
+			reason: "risk process has no traffic of its own; blocked the addresses of its main process nginx (100)",
+			active: 1,
+		},
+		{
+			name: "main process is not the parent's traffic: the worker's own traffic is not taken",
+			trace: func() *replay.Builder {
+				return webServer().Connect(101, "tcp", "192.0.2.80:80").
+					Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell")
+			},
+			want:   []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]"},
+			active: 1,
+		},
+		{
+			name: "descendants scope widens the main-process block",
+			trace: func() *replay.Builder {
+				return webServer().Connect(101, "tcp", "192.0.2.80:80").
+					Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell")
+			},
+			opts:   []procwall.Option{procwall.WithRiskOptions(risk.WithScope(risk.ScopeDescendants))},
+			want:   []string{"block 231→100 main_process [192.0.2.80 198.51.100.7 203.0.113.9]"},
+			active: 1,
+		},
+		{
+			name: "nothing to block: none with a reason",
+			trace: func() *replay.Builder {
+				return replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+					Fork(300, 1).Exec(300, "/usr/bin/cron", "cron").
+					Fork(301, 300).Exec(301, "/bin/sh", "sh").Risk(301, "high", "odd")
+			},
+			want:   []string{"none"},
+			reason: "neither risk process sh (301) nor its main process cron (300) has associated addresses",
+		},
+		{
+			name: "accepted peers are not blocked",
+			trace: func() *replay.Builder {
+				return replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+					Fork(300, 1).Exec(300, "/usr/sbin/sshd", "sshd").
+					Accept(300, "tcp", "192.0.2.10:22", "203.0.113.50:50000").
+					Risk(300, "high", "brute force target")
+			},
+			want:   []string{"none"},
+			reason: "has no traffic of its own and is its own main process",
+		},
+		{
+			name: "parent is a boundary: the risk process is its own main process",
+			trace: func() *replay.Builder {
+				return replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+					Fork(50, 1).Exec(50, "/usr/bin/containerd-shim-runc-v2", "shim").
+					Connect(50, "tcp", "198.51.100.1:443").
+					Fork(60, 50).Exec(60, "/usr/bin/app", "app").Risk(60, "high", "x")
+			},
+			want:   []string{"none"},
+			reason: "is its own main process",
+		},
+		{
+			name: "container boundary: main process is the container's top process",
+			trace: func() *replay.Builder {
+				return replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+					Fork(50, 1).Exec(50, "/usr/bin/conmon", "conmon").
+					Connect(50, "tcp", "198.51.100.1:443").
+					Fork(60, 50).Exec(60, "/usr/bin/java", "java").Connect(60, "tcp", "198.51.100.60:8443").
+					Fork(61, 60).Exec(61, "/bin/bash", "bash").Risk(61, "critical", "x")
+			},
+			want:   []string{"block 61→60 main_process [198.51.100.60]"},
+			active: 1,
+		},
+		{
+			name: "exited risk process within retention is still contained",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Exit(231, 0).
+					After(4*time.Minute).Risk(231, "high", "late detection")
+			},
+			want:   []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]"},
+			active: 1,
+		},
+		{
+			name: "exited risk process past retention: none",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Exit(231, 0).
+					After(6*time.Minute).Connect(100, "tcp", "198.51.100.7:443").
+					After(time.Minute).Risk(231, "high", "too late")
+			},
+			want:   []string{"none"},
+			reason: "pid 231 is not in the process tree",
+		},
+		{
+			name: "unknown pid: none",
+			trace: func() *replay.Builder {
+				return webServer().Risk(9999, "medium", "ghost")
+			},
+			want:   []string{"none"},
+			reason: "pid 9999 is not in the process tree",
+		},
+		{
+			name: "pid reuse: the new process does not inherit the old one's traffic",
+			trace: func() *replay.Builder {
+				return replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+					Fork(50, 1).Exec(50, "/usr/bin/curl", "curl").Connect(50, "tcp", "203.0.113.1:80").Exit(50, 0).
+					Fork(50, 1).Exec(50, "/usr/bin/sleep", "sleep").Risk(50, "high", "reused")
+			},
+			want:   []string{"none"},
+			reason: "sleep (50) has no traffic of its own",
+		},
+		{
+			name: "protected addresses are never blocked",
+			trace: func() *replay.Builder {
+				return replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+					Fork(70, 1).Exec(70, "/usr/bin/app", "app").
+					Connect(70, "tcp", "127.0.0.1:6379").Connect(70, "tcp", "[::1]:5432").
+					Connect(70, "tcp", "198.51.100.9:443").Risk(70, "high", "x").
+					Fork(71, 1).Exec(71, "/usr/bin/app2", "app2").Connect(71, "tcp", "127.0.0.1:6379").Risk(71, "high", "y")
+			},
+			want:   []string{"block 70→70 risk_process [198.51.100.9]", "none"},
+			reason: "are all protected (127.0.0.1)",
+			active: 1,
+		},
+		{
+			name: "configured protected network",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell")
+			},
+			opts: []procwall.Option{procwall.WithProtected(enforce.NewProtected(
+				netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("203.0.113.0/24")))},
+			want:   []string{"block 231→100 main_process [198.51.100.7]"},
+			reason: "protected, not blocked: 203.0.113.9",
+			active: 1,
+		},
+		{
+			name: "release on safe assessment of the target",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell").
+					After(4*time.Minute).Assess(100, true, "clean")
+			},
+			want: []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]",
+				"release 100 main_process [198.51.100.7 203.0.113.9]"},
+			reason: "nginx (100) assessed safe",
+		},
+		{
+			name: "release on safe assessment of the risk process",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell").
+					Assess(231, true, "false positive")
+			},
+			want: []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]",
+				"release 100 main_process [198.51.100.7 203.0.113.9]"},
+			reason: "sh (231) assessed safe; released the block on nginx (100)",
+		},
+		{
+			name: "an address held by another block stays blocked",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell").
+					Fork(400, 1).Exec(400, "/tmp/miner", "miner").Connect(400, "tcp", "198.51.100.7:443").
+					Risk(400, "critical", "miner").
+					Assess(100, true, "clean")
+			},
+			want: []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]",
+				"block 400→400 risk_process [198.51.100.7]",
+				"release 100 main_process [203.0.113.9]"},
+			active: 1,
+		},
+		{
+			name: "unsafe assessment keeps the block",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "web shell").
+					Assess(100, false, "still dirty")
+			},
+			want:   []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]", "none"},
+			reason: "assessed unsafe",
+			active: 1,
+		},
+		{
+			name:   "assessment with nothing to release",
+			trace:  func() *replay.Builder { return webServer().Assess(100, true, "routine") },
+			want:   []string{"none"},
+			reason: "no active block to release",
+		},
+		{
+			name: "repeated report: already blocked",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "a").Risk(231, "high", "b")
+			},
+			want:   []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]", "none"},
+			reason: "already blocked by pw-100-1",
+			active: 1,
+		},
+		{
+			name: "below the blocking level: alert only",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "low", "meh")
+			},
+			opts:   []procwall.Option{procwall.WithRiskOptions(risk.WithMinLevel(risk.Level(3)))},
+			want:   []string{"none"},
+			reason: "below the blocking level high; alert only",
+		},
+		{
+			name: "block timeout releases by itself",
+			trace: func() *replay.Builder {
+				return webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "x").
+					After(2*time.Minute).Connect(100, "tcp", "198.51.100.7:443")
+			},
+			opts: []procwall.Option{procwall.WithRiskOptions(risk.WithBlockTimeout(time.Minute))},
+			want: []string{"block 231→100 main_process [198.51.100.7 203.0.113.9]",
+				"release 100 main_process [198.51.100.7 203.0.113.9]"},
+			reason: "timed out",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := replayTrace(t, c.trace(), c.opts...)
+			if got := summary(res.recs); !slices.Equal(got, c.want) {
+				t.Fatalf("records:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(c.want, "\n  "))
+			}
+			last := res.recs[len(res.recs)-1]
+			if !strings.Contains(last.Reason, c.reason) {
+				t.Fatalf("last reason %q does not contain %q", last.Reason, c.reason)
+			}
+			if n := len(res.p.ActiveBlocks()); n != c.active {
+				t.Fatalf("%d active blocks at the end, want %d", n, c.active)
+			}
+			// The enforcer drops exactly the union of active blocks.
+			var want []netip.Addr
+			for _, b := range res.p.ActiveBlocks() {
+				want = append(want, b.Addrs...)
+			}
+			want = enforce.SortAddrs(want)
+			if got := res.enf.Dropped(); !slices.Equal(got, want) {
+				t.Fatalf("enforcer drops %v, active blocks hold %v", got, want)
+			}
+			for _, d := range res.recs {
+				if d.Enforcer != "dryrun" || d.Addrs == nil || d.Time.IsZero() {
+					t.Fatalf("record missing fields: %+v", d)
+				}
+			}
+		})
+	}
+}
+
+// refusing is an enforcer that refuses every block.
+type refusing struct{ *dryrun.Enforcer }
+
+func (refusing) Name() string { return "refusing" }
+func (refusing) Block(context.Context, enforce.Block) error {
+	return errors.New("firewall API unavailable")
+}
+
+func TestEnforcerRefusalIsRecorded(t *testing.T) {
+	b := webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "x")
+	var recs []*risk.Decision
+	p, err := procwall.New(procwall.WithSources(b.Source()), procwall.WithEnforcer(refusing{dryrun.New()}),
+		procwall.WithRecordHook(func(r procwall.Record) { recs = append(recs, r.(*risk.Decision)) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Action != "none" || !strings.Contains(recs[0].Reason, "firewall API unavailable") ||
+		recs[0].Enforcer != "refusing" {
+		t.Fatalf("records %+v", recs)
+	}
+	if len(p.ActiveBlocks()) != 0 {
+		t.Fatal("a refused block is in the ledger")
+	}
+	if m := p.Metrics(); m.EnforceErrs != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+func TestRestartKeepsBlocksReleasable(t *testing.T) {
+	// The enforcer already holds a block from a previous run.
+	enf := dryrun.New()
+	prev := enforce.Block{ID: "pw-100-7", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.7")},
+		Target: proctree.ID{PID: 100, Start: 555}, TargetKind: risk.TargetMainProcess, Risk: proctree.ID{PID: 231, Start: 556}}
+	if err := enf.Block(context.Background(), prev); err != nil {
+		t.Fatal(err)
+	}
+	b := replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+		Fork(100, 1).Start(555).Exec(100, "/usr/sbin/nginx", "nginx").Start(555).
+		Fork(231, 100).Start(556).Parent(100, 555).Exec(231, "/bin/sh", "sh").Start(556).
+		Risk(231, "high", "again").Start(556).
+		Assess(100, true, "clean")
+	var recs []*risk.Decision
+	p, err := procwall.New(procwall.WithSources(b.Source()), procwall.WithEnforcer(enf),
+		procwall.WithRecordHook(func(r procwall.Record) { recs = append(recs, r.(*risk.Decision)) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := summary(recs)
+	if len(got) != 2 || got[0] != "none" || got[1] != "release 100 main_process [198.51.100.7]" {
+		t.Fatalf("records %v", got)
+	}
+	if recs[1].Block != "pw-100-7" || recs[1].TargetStart != 555 {
+		t.Fatalf("release record %+v", recs[1])
+	}
+	if len(enf.Dropped()) != 0 {
+		t.Fatalf("still dropped: %v", enf.Dropped())
+	}
+}
+
+func TestStrictReplayErrorStopsRun(t *testing.T) {
+	r := replay.New("bad.jsonl", strings.NewReader(`{"ts":"2026-11-22T10:00:00Z","type":"fork","pid":2,"ppid":1}
+{"ts":"2026-11-22T10:00:01Z","type":"teleport","pid":2}
+`))
+	p, err := procwall.New(procwall.WithSources(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2") {
+		t.Fatalf("Run error %v, want one naming bad.jsonl:2", err)
+	}
+}
+
+func TestReportAPI(t *testing.T) {
+	p, err := procwall.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, e := range webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Events() {
+		if err := p.Handle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := p.Report(ctx, risk.Report{Process: proctree.ID{PID: 231}, Level: risk.Level(3), Reason: "edr"})
+	if err != nil || len(ds) != 1 || ds[0].Action != "block" || ds[0].TargetPID != 100 {
+		t.Fatalf("Report = %+v, %v", ds, err)
+	}
+	ds, err = p.Assess(ctx, risk.Assessment{Process: proctree.ID{PID: 100}, Safe: true})
+	if err != nil || len(ds) != 1 || ds[0].Action != "release" {
+		t.Fatalf("Assess = %+v, %v", ds, err)
+	}
+	m := p.Metrics()
+	if m.Decisions["block"] != 1 || m.Decisions["release"] != 1 || m.Events["api"] == 0 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
