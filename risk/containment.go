@@ -428,4 +428,6 @@ func addrStrings(as []netip.Addr) []string {
 	return out
 }
 
-func joinAddrs(as []netip.Addr) string { return strings.Join(addrStrings(enforce.SortAddrs(slices.Clone(as))), ", ") }
+func joinAddrs(as []netip.Addr) string {
+	return strings.Join(addrStrings(enforce.SortAddrs(slices.Clone(as))), ", ")
+}
