@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -48,30 +47,31 @@ func ParseFormat(s string) (Format, error) {
 	return FormatAuto, fmt.Errorf("unknown trace format %q (want auto, native or sysmon)", s)
 }
 
-// detect guesses the format from an input's first record. A JSON object
+// detect guesses the format from one record of an input. A JSON object
 // with a "type" member (exact spelling) is native; one with an event id
-// member (EventID or eventnum, any case) is Sysmon; a line carrying an XML
-// <Event> is Sysmon. Anything else is read as native, whose parser then
-// reports the line.
-func detect(line []byte) Format {
-	t := bytes.TrimSpace(line)
+// member (EventID or eventnum, any case) or an "Event" object is Sysmon; a
+// line carrying an XML <Event>, an XML declaration or an <Events> wrapper is
+// Sysmon. decisive is false for anything else (say, another program's
+// syslog line): the reader then looks at the next record, and settles on
+// native (whose parser reports the lines) if none decides.
+func detect(t []byte) (f Format, decisive bool) {
 	if len(t) > 0 && t[0] == '{' {
 		var m map[string]json.RawMessage
 		if json.Unmarshal(t, &m) == nil {
 			if _, ok := m["type"]; ok {
-				return FormatNative
+				return FormatNative, true
 			}
 			for k := range m {
 				switch strings.ToLower(k) {
 				case "eventid", "eventnum", "event":
-					return FormatSysmon
+					return FormatSysmon, true
 				}
 			}
 		}
-		return FormatNative
+		return FormatNative, true
 	}
-	if indexEventStart(t) >= 0 || bytes.HasPrefix(t, []byte("<?xml")) || bytes.HasPrefix(t, []byte("<Events")) {
-		return FormatSysmon
+	if indexEventStart(t) >= 0 || xmlNoise(t) {
+		return FormatSysmon, true
 	}
-	return FormatNative
+	return FormatNative, false
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -310,6 +311,7 @@ type lineDecoder struct {
 	queue   []item // results of the current line, oldest first
 	qi      int
 	sys     sysmonState
+	pending []pendingLine // lines read before the format was detected
 }
 
 type item struct {
@@ -334,6 +336,9 @@ func (d *lineDecoder) next() (source.Event, error) {
 		d.queue, d.qi = d.queue[:0], 0
 		line, err := d.readLine()
 		if err == io.EOF {
+			if len(d.pending) > 0 {
+				d.decide(FormatNative)
+			}
 			d.sysmonEOF()
 			if len(d.queue) > 0 {
 				continue
@@ -415,12 +420,44 @@ func (d *lineDecoder) handle(line []byte) {
 			return
 		}
 		if d.format == FormatAuto {
-			d.format = detect(t)
-			d.in.mu.Lock()
-			d.in.st.Format = d.format
-			d.in.mu.Unlock()
+			f, decisive := detect(t)
+			if !decisive && len(d.pending) < maxPending {
+				d.pending = append(d.pending, pendingLine{d.line, bytes.Clone(line)})
+				return
+			}
+			d.decide(f)
 		}
 	}
+	d.process(line)
+}
+
+// maxPending is how many undecisive lines (syslog lines of other programs)
+// format detection looks past before it settles on native.
+const maxPending = 256
+
+type pendingLine struct {
+	n    int
+	text []byte
+}
+
+// decide sets the input's format and processes the lines held back while
+// it was not known.
+func (d *lineDecoder) decide(f Format) {
+	d.format = f
+	d.in.mu.Lock()
+	d.in.st.Format = f
+	d.in.mu.Unlock()
+	cur := d.line
+	for _, p := range d.pending {
+		d.line = p.n
+		d.process(p.text)
+	}
+	d.line = cur
+	d.pending = nil
+}
+
+// process parses one line in the input's (known) format.
+func (d *lineDecoder) process(line []byte) {
 	switch d.format {
 	case FormatSysmon:
 		d.sysmonLine(line)
