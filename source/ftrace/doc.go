@@ -1,0 +1,115 @@
+// Package ftrace is a procwall event source over tracefs: process fork,
+// exec and exit, and the remote address a process connects (or, with
+// kprobes, sends) to, at the moment it happens, without polling. It is
+// seed 000's "hook on the send path that records the calling process and
+// the receiver's address", built from the kernel's own trace events.
+//
+// # Modes and the events each covers
+//
+// Both modes trace processes with tracepoints:
+//
+//   - task/task_newtask (falls back to sched/sched_process_fork on kernels
+//     without it): a new task. Its clone flags tell a new thread
+//     (CLONE_THREAD) from a new process; threads are folded into their
+//     thread group and produce no event. A new process yields a fork event
+//     (PID = child, PPID = the creating task's thread group, or that
+//     group's parent with CLONE_PARENT). sched_process_fork fires for
+//     threads too and carries no flags; with it the source asks
+//     /proc/<child>/status for the child's Tgid.
+//   - sched/sched_process_exec: an exec event, Exe = the filename passed to
+//     execve (as given, possibly relative), Argv from /proc/<pid>/cmdline
+//     when the process is still there, else Gone is set.
+//   - sched/sched_process_exit: an exit event when the thread group's last
+//     task exits (the group_dead field; on kernels without it, when the
+//     group leader exits). The tracepoint carries no exit code: HasCode is
+//     false.
+//
+// ModeTracepoints (what these machines have: no CONFIG_KPROBES) adds
+// sock/inet_sock_set_state, filtered in the kernel to TCP_CLOSE ->
+// TCP_SYN_SENT. That transition happens in the connecting task's context
+// (tcp_v4_connect / tcp_v6_connect), so the task's pid is the connector:
+// a connect event with Proto tcp (MPTCP counts as tcp), Dst = daddr:dport
+// (IPv4, IPv6; v4-mapped IPv6 is unmapped) and Src = the local address
+// with port 0 — the kernel picks the source port right after this
+// transition. The syscalls/* tracepoints were considered: on these
+// kernels sys_enter_connect and sys_enter_sendto record only the user
+// pointer to the sockaddr, not the address, so they add no attribution
+// and are not enabled.
+//
+// UDP gap: without kprobes this source sees no UDP traffic at all — no
+// tracepoint carries a UDP destination with the sending task. UDP flows
+// are covered by source/sockdiag (socket owners) and source/nflog
+// (outbound flows via NFLOG).
+//
+// ModeKprobes (where kprobe_events exists and can fetch $argN) replaces
+// inet_sock_set_state with kprobes on tcp_v4_connect, tcp_v6_connect
+// (connect, tcp), ip4_datagram_connect, ip6_datagram_connect (connect,
+// udp; raw and ping sockets also connect through these), udp_sendmsg and
+// udpv6_sendmsg (send, udp, the destination of msg_name). The fetch
+// arguments read the family, port and address of the struct sockaddr_in /
+// sockaddr_in6 the function is passed — a user ABI layout, so no BTF or
+// kernel headers are needed. Sends on connected UDP sockets carry no
+// msg_name: they are counted in Stats.Skipped, the connect having been
+// reported. sock_sendmsg, seed 000's hook, is deliberately not probed: it
+// fires for every TCP write, Unix and netlink message; its UDP part with
+// a per-datagram destination is exactly udp_sendmsg/udpv6_sendmsg.
+//
+// [Probe] answers whether a feature is there (nil), is not
+// (source.ErrNotSupported), or cannot be told (another error); definitive
+// answers are cached.
+//
+// # Reading: binary pages, not text
+//
+// The source reads per_cpu/cpuN/trace_pipe_raw ring-buffer pages and
+// decodes records with the offsets of the events' `format` files. The
+// text trace_pipe was measured against it (see the package benchmarks
+// and BENCHMARKS.md): the kernel formats each text line with printf when
+// it is read, the Go side then has to split `comm-pid [cpu] flags ts:
+// event: k=v ...` (a comm may hold spaces and dashes), and text gives
+// microsecond timestamps. Binary pages cost no kernel formatting, decode
+// with fixed offsets and no allocation, carry nanosecond timestamps and
+// flag lost events in the page header. Records are merged across CPUs in
+// timestamp order: a record is held back until every CPU has been read
+// past its time (plus 2 ms for records reserved but not yet committed),
+// so a child's exec never precedes its fork.
+//
+// # Identity
+//
+// PID is always the thread-group id (the process). Start is
+// /proc/<pid>/stat field 22 in nanoseconds since boot (ticks × 1e9 /
+// CLK_TCK), read as soon as the record is decoded and cached per process
+// until its exit; it is 0 when the process was gone before it could be
+// read. Event times are the trace clock "boot" converted to wall time.
+//
+// # Loss
+//
+// The instance's ring buffer overwrites its oldest pages when the reader
+// falls behind. The kernel flags the next page read; the source then
+// sums the CPU's overrun counters (per_cpu/cpuN/stats), adds them to
+// [Source.Lost], and Next returns an error wrapping source.ErrLost once.
+// The source stays usable; the caller resynchronises (from a /proc
+// snapshot) and calls Next again.
+//
+// # Lifecycle
+//
+// Open mounts tracefs at /sys/kernel/tracing if nothing is mounted there,
+// removes instances (instances/procwall-<pid>-<rand>) and kprobe groups
+// (procwall_<pid>_<rand>) left by procwall processes that are dead — or
+// whose pid now names a process started after the object was created —
+// then creates its own instance, defines its kprobes (kprobe mode),
+// enables only the events above and starts tracing. Close disables
+// tracing, removes the instance and the kprobes, and unmounts tracefs if
+// Open mounted it.
+//
+// # Privileges
+//
+// Root (CAP_SYS_ADMIN) for tracefs and mounting it; CAP_SYS_PTRACE-free
+// reads of /proc/<pid>/stat, status and cmdline.
+//
+// # Concurrency
+//
+// A Source starts no goroutines. Next blocks in epoll_wait on the per-CPU
+// files and an eventfd; Close writes the eventfd, which unblocks Next,
+// then tears down. Next must be called from one goroutine at a time;
+// Close, Lost, Stats, Mode and Instance are safe from any goroutine.
+package ftrace

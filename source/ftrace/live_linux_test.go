@@ -1,0 +1,381 @@
+//go:build linux
+
+package ftrace
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/procwall/procwall/internal/privtest"
+	"github.com/procwall/procwall/source"
+)
+
+// helperEnv makes the test binary act as a helper process (see TestMain).
+const helperEnv = "PROCWALL_FTRACE_HELPER"
+
+func TestMain(m *testing.M) {
+	switch h := os.Getenv(helperEnv); {
+	case h == "":
+		os.Exit(m.Run())
+	case strings.HasPrefix(h, "connect "):
+		// Connect to each address, then exit.
+		for _, a := range strings.Fields(h)[1:] {
+			c, err := net.DialTimeout("tcp", a, 5*time.Second)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "helper:", err)
+				os.Exit(3)
+			}
+			c.Close()
+		}
+		os.Exit(0)
+	case strings.HasPrefix(h, "storm "):
+		// Connect n times to one address, then exit.
+		var a string
+		var n int
+		fmt.Sscan(strings.TrimPrefix(h, "storm "), &a, &n)
+		for range n {
+			c, err := net.DialTimeout("tcp", a, 5*time.Second)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "helper:", err)
+				os.Exit(3)
+			}
+			c.Close()
+		}
+		os.Exit(0)
+	case h == "hold":
+		// Open a source, say its instance, and wait to be killed.
+		s, err := Open(WithMode(ModeTracepoints))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(3)
+		}
+		fmt.Println(s.Instance())
+		time.Sleep(time.Minute)
+		os.Exit(4)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", h)
+		os.Exit(2)
+	}
+}
+
+func requireTracefs(t *testing.T) {
+	t.Helper()
+	privtest.Require(t, privtest.Path(DefaultRoot))
+}
+
+// collect reads events from s on a goroutine of the test until done says
+// so or the timeout passes; the returned function waits for that and
+// returns the events.
+func collect(t *testing.T, s *Source, timeout time.Duration, done func([]source.Event) bool) func() []source.Event {
+	t.Helper()
+	type res struct {
+		evs []source.Event
+		err error
+	}
+	ch := make(chan res, 1)
+	stop := make(chan struct{})
+	go func() {
+		var evs []source.Event
+		for {
+			ev, err := s.Next()
+			if err != nil {
+				if errors.Is(err, source.ErrLost) {
+					continue
+				}
+				ch <- res{evs, err}
+				return
+			}
+			if err := ev.Validate(); err != nil {
+				ch <- res{evs, fmt.Errorf("invalid event %+v: %w", ev, err)}
+				return
+			}
+			evs = append(evs, ev)
+			if done(evs) {
+				ch <- res{evs, nil}
+				return
+			}
+			select {
+			case <-stop:
+				ch <- res{evs, nil}
+				return
+			default:
+			}
+		}
+	}()
+	return func() []source.Event {
+		t.Helper()
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				t.Fatalf("Next: %v", r.err)
+			}
+			return r.evs
+		case <-time.After(timeout):
+			close(stop)
+			s.Close() // unblocks Next
+			r := <-ch
+			return r.evs
+		}
+	}
+}
+
+func TestLiveTracepoints(t *testing.T) {
+	requireTracefs(t)
+	ns := privtest.NewNetNS(t)
+	var ln4, ln6 net.Listener
+	if err := ns.Do(func() error {
+		var err error
+		if ln4, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		ln6, err = net.Listen("tcp6", "[::1]:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln4.Close()
+	defer ln6.Close()
+	for _, ln := range []net.Listener{ln4, ln6} {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	dst4 := netip.MustParseAddrPort(ln4.Addr().String())
+	dst6 := netip.MustParseAddrPort(ln6.Addr().String())
+
+	s, err := Open(WithMode(ModeTracepoints))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Mode() != ModeTracepoints {
+		t.Fatalf("mode %v", s.Mode())
+	}
+
+	var childPID atomic.Int64
+	var fork, exec, exit *source.Event
+	var c4, c6 *source.Event
+	scanned := 0
+	wait := collect(t, s, 10*time.Second, func(evs []source.Event) bool {
+		pid := int(childPID.Load())
+		if pid == 0 {
+			return false
+		}
+		for ; scanned < len(evs); scanned++ {
+			ev := &evs[scanned]
+			if ev.PID != pid {
+				continue
+			}
+			switch ev.Kind {
+			case source.KindFork:
+				fork = ev
+			case source.KindExec:
+				if filepath.Base(ev.Exe) == filepath.Base(os.Args[0]) {
+					exec = ev
+				}
+			case source.KindConnect:
+				switch ev.Dst {
+				case dst4:
+					c4 = ev
+				case dst6:
+					c6 = ev
+				}
+			case source.KindExit:
+				exit = ev
+			}
+		}
+		return fork != nil && exec != nil && exit != nil && c4 != nil && c6 != nil
+	})
+	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=connect "+dst4.String()+" "+dst6.String())
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	childPID.Store(int64(cmd.Process.Pid))
+	child := cmd.Process.Pid
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+
+	evs := wait()
+	var mine []string
+	for _, ev := range evs {
+		if ev.PID == child {
+			mine = append(mine, fmt.Sprintf("%v %+v", ev.Kind, ev))
+		}
+	}
+	dump := strings.Join(mine, "\n")
+	if fork == nil || fork.PPID != os.Getpid() {
+		t.Errorf("no fork of %d from %d:\n%s", child, os.Getpid(), dump)
+	}
+	if exec == nil {
+		t.Errorf("no exec of the helper in %d:\n%s", child, dump)
+	}
+	if c4 == nil || c4.Proto != source.ProtoTCP {
+		t.Errorf("no tcp connect from %d to %v:\n%s", child, dst4, dump)
+	}
+	if c6 == nil || c6.Proto != source.ProtoTCP {
+		t.Errorf("no tcp connect from %d to %v:\n%s", child, dst6, dump)
+	}
+	if exit == nil {
+		t.Errorf("no exit of %d:\n%s", child, dump)
+	}
+	if t.Failed() {
+		return
+	}
+	// Identity: one start time for the process across its events.
+	if fork.Start == 0 || exec.Start != fork.Start || c4.Start != fork.Start || exit.Start != fork.Start {
+		t.Errorf("start times differ or are unknown: fork %d exec %d connect %d exit %d",
+			fork.Start, exec.Start, c4.Start, exit.Start)
+	}
+	// Order: fork, exec, connects, exit.
+	if !(fork.Time.Compare(exec.Time) <= 0 && exec.Time.Compare(c4.Time) <= 0 && c6.Time.Compare(exit.Time) <= 0) {
+		t.Errorf("events out of order:\n%s", dump)
+	}
+	if d := time.Since(fork.Time); d < 0 || d > time.Minute {
+		t.Errorf("fork time %v is %v from now", fork.Time, d)
+	}
+	t.Logf("stats %+v\n%s", s.Stats(), dump)
+}
+
+// instancesOf lists procwall instances in tracefs.
+func procwallInstances(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(DefaultRoot, "instances"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), instancePrefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func ownKprobes(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(DefaultRoot, "kprobe_events"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ge := range parseKprobeEvents(string(b), fmt.Sprintf("%s%d_", kprobePrefix, pid)) {
+		out = append(out, ge[0]+"/"+ge[1])
+	}
+	return out
+}
+
+func TestLeftoversAfterClose(t *testing.T) {
+	requireTracefs(t)
+	s, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := s.Instance()
+	if _, err := os.Stat(inst); err != nil {
+		t.Fatalf("instance: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.Next(); err != nil && !errors.Is(err, source.ErrLost) {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("Next after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Next")
+	}
+	if _, err := os.Stat(inst); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("instance %s after Close: %v", inst, err)
+	}
+	if k := ownKprobes(t, os.Getpid()); len(k) > 0 {
+		t.Fatalf("kprobes left: %v", k)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestLeftoversAfterKill(t *testing.T) {
+	requireTracefs(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=hold")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper: %v", err)
+	}
+	inst := strings.TrimSpace(line)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if _, err := os.Stat(inst); err != nil {
+		t.Fatalf("killed helper's instance %s should remain until the next start: %v", inst, err)
+	}
+	s, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(inst); !errors.Is(err, os.ErrNotExist) {
+		s.Close()
+		t.Fatalf("stale instance %s after a new start: %v", inst, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range procwallInstances(t) {
+		if strings.HasPrefix(n, fmt.Sprintf("%s%d-", instancePrefix, cmd.Process.Pid)) ||
+			strings.HasPrefix(n, fmt.Sprintf("%s%d-", instancePrefix, os.Getpid())) {
+			t.Errorf("instance %s left", n)
+		}
+	}
+	if k := ownKprobes(t, cmd.Process.Pid); len(k) > 0 {
+		t.Errorf("kprobes left: %v", k)
+	}
+}
