@@ -13,18 +13,18 @@ import (
 type role uint8
 
 const (
-	roleNone      role = iota
-	roleNewTask        // task/task_newtask: fork or thread creation, with clone flags
-	roleFork           // sched/sched_process_fork: fork or thread creation, no flags
-	roleExec           // sched/sched_process_exec
-	roleExit           // sched/sched_process_exit
-	roleSockState      // sock/inet_sock_set_state, filtered to TCP_CLOSE -> TCP_SYN_SENT
-	roleTCP4Connect    // kprobe tcp_v4_connect: sockaddr_in
-	roleTCP6Connect    // kprobe tcp_v6_connect: sockaddr_in6
-	roleUDP4Connect    // kprobe ip4_datagram_connect
-	roleUDP6Connect    // kprobe ip6_datagram_connect
-	roleUDP4Send       // kprobe udp_sendmsg: msg->msg_name
-	roleUDP6Send       // kprobe udpv6_sendmsg
+	roleNone        role = iota
+	roleNewTask          // task/task_newtask: fork or thread creation, with clone flags
+	roleFork             // sched/sched_process_fork: fork or thread creation, no flags
+	roleExec             // sched/sched_process_exec
+	roleExit             // sched/sched_process_exit
+	roleSockState        // sock/inet_sock_set_state, filtered to TCP_CLOSE -> TCP_SYN_SENT
+	roleTCP4Connect      // kprobe tcp_v4_connect: sockaddr_in
+	roleTCP6Connect      // kprobe tcp_v6_connect: sockaddr_in6
+	roleUDP4Connect      // kprobe ip4_datagram_connect
+	roleUDP6Connect      // kprobe ip6_datagram_connect
+	roleUDP4Send         // kprobe udp_sendmsg: msg->msg_name
+	roleUDP6Send         // kprobe udpv6_sendmsg
 )
 
 // recKind is what a decoded record reports.
