@@ -3,6 +3,7 @@ module github.com/procwall/procwall
 go 1.26.0
 
 require (
+	github.com/coreos/go-iptables v0.8.0
 	github.com/google/nftables v0.3.0
 	github.com/mdlayher/netlink v1.11.2
 	golang.org/x/sys v0.49.0
