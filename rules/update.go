@@ -37,6 +37,9 @@ type FileSource struct {
 	seen bool
 }
 
+// Reset forgets the last file seen, so the next Fetch reads it again.
+func (s *FileSource) Reset() { s.seen = false }
+
 // Fetch implements Fetcher.
 func (s *FileSource) Fetch(ctx context.Context) (Fetched, error) {
 	key, err := statKey(s.Path)
@@ -100,6 +103,9 @@ func (s *HTTPSource) get(ctx context.Context, u string, etag string) (*http.Resp
 	}
 	return resp, body, nil
 }
+
+// Reset forgets the last ETag, so the next Fetch downloads again.
+func (s *HTTPSource) Reset() { s.etag = "" }
 
 // Fetch implements Fetcher.
 func (s *HTTPSource) Fetch(ctx context.Context) (Fetched, error) {
@@ -227,6 +233,11 @@ func (u *Updater) Update(ctx context.Context, src Fetcher) (bool, error) {
 		return false, nil
 	}
 	if err := u.Apply(f); err != nil {
+		// Fetch the rejected document again next time: a failure may
+		// be transient (a list file that did not download).
+		if r, ok := src.(interface{ Reset() }); ok {
+			r.Reset()
+		}
 		return false, err
 	}
 	return true, nil
