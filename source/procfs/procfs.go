@@ -132,7 +132,9 @@ func (p *Process) Zombie() bool { return p.State == 'Z' || p.State == 'X' }
 
 // Event returns the process as an exec event at time t with its parent, so
 // that a tree can be seeded from it (an exec naming a ppid acts as an
-// implicit fork). The cgroup, if known, is in Reason as "cgroup=PATH".
+// implicit fork). UID is the effective user id (the one the kernel checks
+// permissions against), as in every procwall live source. The cgroup, if
+// known, is in Reason as "cgroup=PATH".
 func (p *Process) Event(t time.Time) source.Event {
 	ev := source.Event{
 		Time:   t,
@@ -146,8 +148,8 @@ func (p *Process) Event(t time.Time) source.Event {
 		Cwd:    p.Cwd,
 		Origin: "procfs",
 	}
-	if p.UID >= 0 {
-		ev.UID, ev.HasUID = p.UID, true
+	if p.EUID >= 0 {
+		ev.UID, ev.HasUID = p.EUID, true
 	}
 	if p.Cgroup != "" {
 		ev.Reason = "cgroup=" + p.Cgroup
