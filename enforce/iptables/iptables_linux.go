@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 
 	goipt "github.com/coreos/go-iptables/iptables"
@@ -225,8 +226,12 @@ func (b *backend) Sync(cfg *enforce.Config) error {
 			if err := render(&buf, b.o, familyAddrs(all, v6), v6); err != nil {
 				return err
 			}
-			if err := b.restore(v6, buf.Bytes()); err != nil {
-				return err
+			// Chains that already hold exactly these rules are left
+			// alone, so that their counters survive a restart.
+			if !b.same(ipt, buf.String()) {
+				if err := b.restore(v6, buf.Bytes()); err != nil {
+					return err
+				}
 			}
 			for _, h := range hooks(b.o) {
 				if err := hook(ipt, h[0], h[1]); err != nil {
@@ -236,6 +241,35 @@ func (b *backend) Sync(cfg *enforce.Config) error {
 		}
 		return nil
 	})
+}
+
+// same reports whether procwall's chains hold exactly the rules of the
+// rendered file (in any order).
+func (b *backend) same(ipt *goipt.IPTables, rendered string) bool {
+	var want, have []string
+	for _, l := range strings.Split(rendered, "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			want = append(want, l)
+		}
+	}
+	chains := []string{ChainIn, ChainOut, ChainDrop}
+	if b.o.forward {
+		chains = append(chains, ChainFwd)
+	}
+	for _, c := range chains {
+		rules, err := ipt.List("filter", c)
+		if err != nil {
+			return false
+		}
+		for _, r := range rules {
+			if strings.HasPrefix(r, "-A ") {
+				have = append(have, r)
+			}
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(have)
+	return slices.Equal(want, have)
 }
 
 // hook leaves exactly one "-j to" rule in from, at the top.

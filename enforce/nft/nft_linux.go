@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -179,8 +180,156 @@ func bigBuffers(c *netlink.Conn) error {
 
 func (b *backend) Close() error { return b.conn.CloseLasting() }
 
-// Sync deletes and rebuilds the table with cfg's addresses, in one batch.
+// Sync makes the table hold exactly cfg. When the table's sets, chains and
+// rules are procwall's as configured, only the set elements that differ
+// are added and deleted (counters survive a restart); otherwise the table
+// is deleted and rebuilt. Either way it is one batch.
 func (b *backend) Sync(cfg *enforce.Config) error {
+	if b.intact() {
+		want := cfg.Addrs()
+		have, err := b.elements()
+		if err == nil {
+			add, del := diff(want, have)
+			return b.Apply(add, del, cfg)
+		}
+	}
+	return b.rebuild(cfg)
+}
+
+// diff returns the addresses of want not in have, and of have not in want.
+func diff(want, have []netip.Addr) (add, del []netip.Addr) {
+	hs := make(map[netip.Addr]bool, len(have))
+	for _, a := range have {
+		hs[a] = true
+	}
+	for _, a := range want {
+		if !hs[a] {
+			add = append(add, a)
+		}
+		delete(hs, a)
+	}
+	for _, a := range have {
+		if hs[a] {
+			del = append(del, a)
+			delete(hs, a) // a duplicate is deleted once
+		}
+	}
+	return add, del
+}
+
+// elements reads the addresses in both sets.
+func (b *backend) elements() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range b.sets {
+		els, err := b.conn.GetSetElements(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range els {
+			a, ok := netip.AddrFromSlice(e.Key)
+			if !ok {
+				return nil, fmt.Errorf("set %s: element of %d bytes", s.Name, len(e.Key))
+			}
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// intact reports whether the table exists with exactly the sets, chains
+// and rules the options call for.
+func (b *backend) intact() bool {
+	sets, err := b.conn.GetSets(b.table)
+	if err != nil || len(sets) != len(b.sets) {
+		return false
+	}
+	for _, s := range sets {
+		var want *nftables.Set
+		for _, w := range b.sets {
+			if w.Name == s.Name {
+				want = w
+			}
+		}
+		if want == nil || s.KeyType.Name != want.KeyType.Name || s.Interval || s.HasTimeout || s.Constant || s.IsMap {
+			return false
+		}
+	}
+	all, err := b.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false
+	}
+	var chs []*nftables.Chain
+	for _, c := range all {
+		if c.Table.Name == b.table.Name {
+			chs = append(chs, c)
+		}
+	}
+	specs := chains(b.o)
+	if len(chs) != len(specs) {
+		return false
+	}
+	for _, spec := range specs {
+		var ch *nftables.Chain
+		for _, c := range chs {
+			if c.Name == spec.name {
+				ch = c
+			}
+		}
+		if ch == nil || ch.Hooknum == nil || *ch.Hooknum != *hookOf(spec.name) || ch.Priority == nil ||
+			int32(*ch.Priority) != b.o.priority || ch.Policy == nil || *ch.Policy != nftables.ChainPolicyAccept || ch.Type != nftables.ChainTypeFilter {
+			return false
+		}
+		rules, err := b.conn.GetRules(b.table, ch)
+		if err != nil || len(rules) != len(spec.rules) {
+			return false
+		}
+		for i, r := range rules {
+			if signature(r.Exprs) != signature(b.ruleExprs(spec.rules[i])) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// signature describes a rule's expressions by what matters to procwall
+// (not counter values or kernel-assigned IDs).
+func signature(xs []expr.Any) string {
+	var sb strings.Builder
+	for _, x := range xs {
+		switch x := x.(type) {
+		case *expr.Meta:
+			fmt.Fprintf(&sb, "meta %d r%d;", x.Key, x.Register)
+		case *expr.Cmp:
+			fmt.Fprintf(&sb, "cmp %d r%d %x;", x.Op, x.Register, x.Data)
+		case *expr.Payload:
+			fmt.Fprintf(&sb, "payload %d %d %d r%d;", x.Base, x.Offset, x.Len, x.DestRegister)
+		case *expr.Lookup:
+			fmt.Fprintf(&sb, "lookup %s r%d %v;", x.SetName, x.SourceRegister, x.Invert)
+		case *expr.Counter:
+			sb.WriteString("counter;")
+		case *expr.Log:
+			fmt.Fprintf(&sb, "log %d %q;", x.Group, x.Data)
+		case *expr.Verdict:
+			fmt.Fprintf(&sb, "verdict %d %s;", x.Kind, x.Chain)
+		default:
+			fmt.Fprintf(&sb, "%T;", x)
+		}
+	}
+	return sb.String()
+}
+
+func hookOf(name string) *nftables.ChainHook {
+	return map[string]*nftables.ChainHook{
+		"input":   nftables.ChainHookInput,
+		"output":  nftables.ChainHookOutput,
+		"forward": nftables.ChainHookForward,
+	}[name]
+}
+
+// rebuild deletes and rebuilds the table with cfg's addresses, in one
+// batch.
+func (b *backend) rebuild(cfg *enforce.Config) error {
 	c := b.conn
 	c.AddTable(b.table) // so that the delete cannot fail
 	c.DelTable(b.table)
@@ -195,11 +344,7 @@ func (b *backend) Sync(cfg *enforce.Config) error {
 	}
 	pol := nftables.ChainPolicyAccept
 	for _, ch := range chains(b.o) {
-		hook := map[string]*nftables.ChainHook{
-			"input":   nftables.ChainHookInput,
-			"output":  nftables.ChainHookOutput,
-			"forward": nftables.ChainHookForward,
-		}[ch.name]
+		hook := hookOf(ch.name)
 		chain := c.AddChain(&nftables.Chain{
 			Name: ch.name, Table: b.table, Type: nftables.ChainTypeFilter,
 			Hooknum: hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(b.o.priority)), Policy: &pol,

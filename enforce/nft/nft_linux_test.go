@@ -6,13 +6,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/procwall/procwall/enforce"
 	"github.com/procwall/procwall/internal/privtest"
@@ -158,6 +156,28 @@ func TestReconcile(t *testing.T) {
 	if err != nil || cfg.Len() != 1 {
 		t.Fatalf("state after release: %v %v", cfg, err)
 	}
-	_ = time.Second
-	_ = errors.New
+	e2.Close()
+
+	// Tampered rules and an extra chain: the table is rebuilt whole.
+	ns.MustRun("nft", "flush", "chain", "inet", DefaultTable, "output")
+	ns.MustRun("nft", "add", "rule", "inet", DefaultTable, "output", "ip", "daddr", "192.0.2.99", "accept")
+	ns.MustRun("nft", "add", "chain", "inet", DefaultTable, "extra")
+	e3, err := New(WithNetNSFd(int(f.Fd())), WithStateFile(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e3.Close()
+	var script bytes.Buffer
+	if err := e3.Render(&script); err != nil {
+		t.Fatal(err)
+	}
+	fresh := privtest.NewNetNS(t)
+	p := filepath.Join(dir, "fresh.nft")
+	if err := os.WriteFile(p, script.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh.MustRun("nft", "-f", p)
+	if got, want := listTable(t, ns), listTable(t, fresh); got != want {
+		t.Fatalf("tampered table not rebuilt:\n%s\nwant\n%s", got, want)
+	}
 }
