@@ -461,7 +461,7 @@ var fileExts = map[string]bool{
 // URL, its host and port.
 func parseURL(w string) (norm, host string, port int, ok bool) {
 	i := strings.Index(w, "://")
-	if i <= 0 || i > 10 {
+	if i <= 0 || i > 32 {
 		return "", "", 0, false
 	}
 	for j := 0; j < i; j++ {
