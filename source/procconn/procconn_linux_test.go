@@ -194,8 +194,21 @@ func TestLifecycle(t *testing.T) {
 	th.Env = append(os.Environ(), helperEnv+"=threads")
 	thread := run(t, th)
 
+	// ptrace: attach to a child and detach again.
+	traced := exec.Command("sleep", "0.3")
+	if err := traced.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tp := traced.Process.Pid
+	ptraceOnce(t, tp)
+	traced.Wait()
+	// A core-dumping signal (no core file: the limit is 0, the directory ours).
+	segv := exec.Command("/bin/sh", "-c", "ulimit -c 0; kill -SEGV $$")
+	segv.Dir = t.TempDir()
+	cp := run(t, segv)
+
 	evs := c.wait(t, "all events", func(evs []source.Event) bool {
-		for _, p := range []int{sp, trueCmd, exit3, kp, comm, sid, suid, thread} {
+		for _, p := range []int{sp, trueCmd, exit3, kp, comm, sid, suid, thread, tp, cp} {
 			if !has(source.KindExit, p)(evs) {
 				return false
 			}
@@ -255,6 +268,22 @@ func TestLifecycle(t *testing.T) {
 	if !sawUID || !sawGID {
 		t.Errorf("setuid helper %d: uid event %v, gid event %v", suid, sawUID, sawGID)
 	}
+	var attach, detach bool
+	for _, e := range evs {
+		if e.Kind == source.KindAttr && e.PID == tp {
+			attach = attach || e.Reason == fmt.Sprintf("ptrace attach tracer=%d", os.Getpid())
+			detach = detach || e.Reason == "ptrace detach"
+		}
+	}
+	if !attach || !detach {
+		t.Errorf("ptrace of %d: attach %v, detach %v", tp, attach, detach)
+	}
+	if e, ok := find(evs, source.KindAttr, cp); !ok || e.Reason != "coredump" {
+		t.Errorf("coredump event = %+v (found %v)", e, ok)
+	}
+	if e, _ := find(evs, source.KindExit, cp); e.HasCode || e.Signal != int(syscall.SIGSEGV) {
+		t.Errorf("SIGSEGV exit = %+v", e)
+	}
 	// The thread helper: its threads are folded, never forks of processes.
 	if e, _ := find(evs, source.KindExit, thread); e.Code != 4 {
 		t.Errorf("thread helper exit = %+v", e)
@@ -276,6 +305,23 @@ func TestLifecycle(t *testing.T) {
 		if !members[e.PID] {
 			t.Errorf("event of a process outside the test: %+v", e)
 		}
+	}
+}
+
+// ptraceOnce attaches to pid, waits for it to stop and detaches.
+func ptraceOnce(t *testing.T, pid int) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := syscall.PtraceAttach(pid); err != nil {
+		t.Fatalf("ptrace attach %d: %v", pid, err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, syscall.WALL, nil); err != nil {
+		t.Fatalf("wait for traced %d: %v", pid, err)
+	}
+	if err := syscall.PtraceDetach(pid); err != nil {
+		t.Fatalf("ptrace detach %d: %v", pid, err)
 	}
 }
 
