@@ -51,7 +51,7 @@ func (t *Tree) isBoundary(n *node) bool {
 	if n.parent != nil && n.parent.id.PID == 2 {
 		return true
 	}
-	return matchAny(t.boundaries, n.exe)
+	return n.flags&fBoundary != 0
 }
 
 // MainProcess returns the main process of id under the tree's policy. It

@@ -60,13 +60,13 @@ func (p *Process) Alive() bool { return p.Exited.IsZero() }
 
 // Name is the executable's base name, or the task name, or "?".
 func (p *Process) Name() string {
-	n := node{exe: p.Exe, comm: p.Comm, argv: p.Argv}
+	n := node{exe: p.Exe, argv: p.Argv, d: &detail{comm: p.Comm}}
 	return n.name()
 }
 
 // Label is "name(pid)".
 func (p *Process) Label() string {
-	n := node{exe: p.Exe, comm: p.Comm, argv: p.Argv, id: p.ID}
+	n := node{exe: p.Exe, argv: p.Argv, id: p.ID, d: &detail{comm: p.Comm}}
 	return n.label()
 }
 
@@ -81,13 +81,13 @@ func (p *Process) KnownStart() uint64 {
 func (n *node) snapshot() Process {
 	p := Process{
 		ID:          n.id,
-		GUID:        n.guid,
+		GUID:        n.rd().guid,
 		StartKnown:  n.flags&fSynthStart == 0,
 		Placeholder: n.flags&fPlaceholder != 0,
 		Exe:         n.exe,
 		Argv:        slices.Clone(n.argv),
-		Comm:        n.comm,
-		Cwd:         n.cwd,
+		Comm:        n.rd().comm,
+		Cwd:         n.rd().cwd,
 		UID:         int(n.uid),
 		HasUID:      n.flags&fHasUID != 0,
 		Forked:      time.Unix(0, n.forked).UTC(),
@@ -109,7 +109,7 @@ func (n *node) snapshot() Process {
 	if n.reaper != nil {
 		p.Reaper = n.reaper.id
 	}
-	for _, e := range n.execs {
+	for _, e := range n.rd().execs {
 		p.Execs = append(p.Execs, Exec{Time: time.Unix(0, e.t).UTC(), Exe: e.exe, Argv: slices.Clone(e.argv)})
 	}
 	return p
@@ -122,7 +122,7 @@ var ErrNotFound = errors.New("process not in the tree")
 // process with that pid, else the most recent exited one.
 func (t *Tree) lookup(id ID) *node {
 	if id.Start != 0 {
-		return t.byID[id]
+		return t.byIdentity(id)
 	}
 	if n := t.live[id.PID]; n != nil {
 		return n
@@ -254,9 +254,11 @@ func (t *Tree) SubtreeIDs(id ID) []ID {
 		return nil
 	}
 	out := []ID{n.id}
+	nodes := []*node{n}
 	for i := 0; i < len(out); i++ {
-		for c := t.byID[out[i]].firstChild; c != nil; c = c.nextSib {
+		for c := nodes[i].firstChild; c != nil; c = c.nextSib {
 			out = append(out, c.id)
+			nodes = append(nodes, c)
 		}
 	}
 	return out
@@ -321,10 +323,8 @@ func (t *Tree) All() iter.Seq[Process] {
 // Snapshot returns a consistent copy of every process, ordered by identity.
 func (t *Tree) Snapshot() []Process {
 	t.mu.RLock()
-	out := make([]Process, 0, len(t.byID))
-	for _, n := range t.byID {
-		out = append(out, n.snapshot())
-	}
+	out := make([]Process, 0, t.count)
+	t.each(func(n *node) { out = append(out, n.snapshot()) })
 	t.mu.RUnlock()
 	sortProcs(out)
 	return out
@@ -334,7 +334,7 @@ func (t *Tree) Snapshot() []Process {
 func (t *Tree) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return len(t.byID)
+	return t.count
 }
 
 // ResolveEvent returns the full identity of the process an event names: by

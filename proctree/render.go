@@ -35,11 +35,11 @@ func (t *Tree) Render(w io.Writer, opts RenderOptions) error {
 			roots = []*node{n}
 		}
 	} else {
-		for _, n := range t.byID {
+		t.each(func(n *node) {
 			if n.parent == nil {
 				roots = append(roots, n)
 			}
-		}
+		})
 	}
 	var b strings.Builder
 	sortNodes(roots)
@@ -121,11 +121,11 @@ func (t *Tree) RenderJSON(w io.Writer, opts RenderOptions) error {
 			roots = []*node{n}
 		}
 	} else {
-		for _, n := range t.byID {
+		t.each(func(n *node) {
 			if n.parent == nil {
 				roots = append(roots, n)
 			}
-		}
+		})
 	}
 	sortNodes(roots)
 	var docs []JSONProcess

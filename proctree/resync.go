@@ -83,17 +83,20 @@ func (t *Tree) Resync(now time.Time, procs []Observed) Diff {
 			continue
 		}
 		if n := t.live[o.PID]; n != nil {
-			if n.flags&fSynthStart != 0 && o.Start != 0 {
+			if n.flags&fSynthStart != 0 && o.Start != 0 && t.byIdentity(ID{PID: o.PID, Start: o.Start}) == nil {
 				// Learn the real start time.
-				delete(t.byID, n.id)
 				n.id.Start = o.Start
 				n.flags &^= fSynthStart
-				t.byID[n.id] = n
 			}
 			if n.flags&fPlaceholder != 0 {
 				t.fill(n, o)
 				n.flags &^= fPlaceholder
 			}
+			continue
+		}
+		if o.Start != 0 && t.byIdentity(ID{PID: o.PID, Start: o.Start}) != nil {
+			// The snapshot shows a process the tree saw exit: the snapshot
+			// raced with the exit. Keep the observed exit.
 			continue
 		}
 		n := t.newNode(o.PID, o.Start, "", ts)
@@ -133,16 +136,16 @@ func (t *Tree) Resync(now time.Time, procs []Observed) Diff {
 
 func (t *Tree) fill(n *node, o *Observed) {
 	if o.Exe != "" {
-		n.exe = t.internStr(o.Exe)
+		t.setExe(n, o.Exe)
 	}
 	if o.Argv != nil {
 		n.argv = o.Argv
 	}
 	if o.Comm != "" {
-		n.comm = o.Comm
+		n.det().comm = o.Comm
 	}
 	if o.Cwd != "" {
-		n.cwd = o.Cwd
+		n.det().cwd = o.Cwd
 	}
 	if o.HasUID {
 		n.uid, n.flags = int32(o.UID), n.flags|fHasUID

@@ -31,20 +31,21 @@ var DefaultSubreapers = []string{"systemd", "containerd-shim*", "tini", "dumb-in
 
 // node flags
 const (
-	fExited      uint8 = 1 << iota // the process has exited
-	fExitUnseen                    // exit inferred (pid reused, resync), not observed
-	fSynthStart                    // start was not reported; id.Start was synthesised
-	fPlaceholder                   // known only as somebody's parent
-	fReapPending                   // marked by the first reap pass
-	fRemoved                       // no longer in the tree
-	fHasCode                       // exit code known
-	fHasUID                        // uid known
+	fExited      uint16 = 1 << iota // the process has exited
+	fExitUnseen                     // exit inferred (pid reused, resync), not observed
+	fSynthStart                     // start was not reported; id.Start was synthesised
+	fPlaceholder                    // known only as somebody's parent
+	fReapPending                    // marked by the first reap pass
+	fRemoved                        // no longer in the tree
+	fHasCode                        // exit code known
+	fHasUID                         // uid known
+	fBoundary                       // the executable matches a boundary pattern
+	fSubreaper                      // the executable matches a subreaper pattern
 )
 
 // node is the tree's internal record of one process.
 type node struct {
 	id     ID
-	guid   string
 	parent *node // lineage parent: the process that forked it
 	// children as an intrusive doubly linked list: O(1) link and unlink,
 	// no per-child allocation.
@@ -52,11 +53,9 @@ type node struct {
 	older                        *node // previous process with the same pid
 	reaper                       *node // who the kernel re-parented it to, once its parent exited
 
-	exe   string // interned
-	argv  []string
-	cwd   string
-	comm  string
-	execs []execRec
+	exe  string // interned
+	argv []string
+	d    *detail // rarely needed details, allocated on first use
 
 	forked, exited int64 // unix ns of event time; exited 0 while alive
 	execAt         int64 // when the current image was executed (0: never seen)
@@ -64,7 +63,33 @@ type node struct {
 	uid            int32
 	code           int32
 	signal         int16
-	flags          uint8
+	flags          uint16
+}
+
+// detail holds what most processes never need, to keep node small.
+type detail struct {
+	guid  string
+	cwd   string
+	comm  string
+	execs []execRec
+}
+
+var noDetail detail
+
+// det returns n's details for writing, allocating them.
+func (n *node) det() *detail {
+	if n.d == nil {
+		n.d = &detail{}
+	}
+	return n.d
+}
+
+// rd returns n's details for reading (a shared empty value if none).
+func (n *node) rd() *detail {
+	if n.d == nil {
+		return &noDetail
+	}
+	return n.d
 }
 
 type execRec struct {
@@ -83,12 +108,12 @@ type Tree struct {
 
 	live   map[int]*node    // pid -> live process
 	latest map[int]*node    // pid -> most recent exited process (chain via older)
-	byID   map[ID]*node     // identity -> process (alive or exited)
 	byGUID map[string]*node // GUID -> process
+	count  int              // processes held
 	exitQ  []*node          // exited processes in exit order
 	exitQ0 int              // head of exitQ
 	nExit  int              // exited processes still in the tree
-	intern map[string]string
+	intern map[string]*internRef
 
 	retention  time.Duration
 	maxExited  int
@@ -150,9 +175,8 @@ func New(opts ...Option) *Tree {
 	t := &Tree{
 		live:       make(map[int]*node),
 		latest:     make(map[int]*node),
-		byID:       make(map[ID]*node),
 		byGUID:     make(map[string]*node),
-		intern:     make(map[string]string),
+		intern:     make(map[string]*internRef),
 		retention:  DefaultRetention,
 		maxExited:  DefaultMaxExited,
 		boundaries: DefaultBoundaries,
@@ -183,15 +207,77 @@ func (t *Tree) anomaly(ev *source.Event, format string, args ...any) error {
 	return &AnomalyError{Event: *ev, Reason: fmt.Sprintf(format, args...)}
 }
 
+// internRef is one interned string and how many uses it has; strings
+// are dropped when their last user goes, so churn through unique paths
+// does not grow the table.
+type internRef struct {
+	s    string
+	refs int
+}
+
+// internStr returns the shared copy of s, counting one more use.
 func (t *Tree) internStr(s string) string {
 	if s == "" {
 		return ""
 	}
-	if v, ok := t.intern[s]; ok {
-		return v
+	if r, ok := t.intern[s]; ok {
+		r.refs++
+		return r.s
 	}
-	t.intern[s] = s
+	t.intern[s] = &internRef{s: s, refs: 1}
 	return s
+}
+
+// release drops one use of an interned string.
+func (t *Tree) release(s string) {
+	if s == "" {
+		return
+	}
+	if r, ok := t.intern[s]; ok {
+		if r.refs--; r.refs <= 0 {
+			delete(t.intern, s)
+		}
+	}
+}
+
+// setExe replaces n's executable, keeping the intern counts and the
+// boundary and subreaper flags (computed once per exec, not per walk).
+func (t *Tree) setExe(n *node, exe string) {
+	old := n.exe
+	n.exe = t.internStr(exe)
+	t.release(old)
+	n.flags &^= fBoundary | fSubreaper
+	if matchAny(t.boundaries, n.exe) {
+		n.flags |= fBoundary
+	}
+	if matchAny(t.subreapers, n.exe) {
+		n.flags |= fSubreaper
+	}
+}
+
+// byIdentity returns the node with exactly this identity, alive or exited.
+func (t *Tree) byIdentity(id ID) *node {
+	if n := t.live[id.PID]; n != nil && n.id == id {
+		return n
+	}
+	for n := t.latest[id.PID]; n != nil; n = n.older {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// each calls f for every node, live then exited.
+func (t *Tree) each(f func(*node)) {
+	for _, n := range t.live {
+		f(n)
+	}
+	for _, n := range t.latest {
+		for ; n != nil; n = n.older {
+			f(n)
+		}
+	}
 }
 
 // Apply updates the tree with one event. Process events (fork, exec, exit,
@@ -223,6 +309,12 @@ func (t *Tree) Apply(ev source.Event) error {
 	if ts > t.lastTime {
 		t.lastTime = ts
 	}
+	if ev.Start != 0 && (ev.Kind == source.KindFork || ev.Kind == source.KindExec ||
+		ev.Kind == source.KindExit || ev.Kind == source.KindAttr) {
+		if n := t.byIdentity(ev.ID()); n != nil && !n.alive() {
+			return t.anomaly(&ev, "process %s already exited; event ignored", n.id)
+		}
+	}
 	switch ev.Kind {
 	case source.KindFork:
 		return t.applyFork(&ev, ts)
@@ -237,7 +329,7 @@ func (t *Tree) Apply(ev source.Event) error {
 				n.uid, n.flags = int32(ev.UID), n.flags|fHasUID
 			}
 			if ev.Comm != "" {
-				n.comm = ev.Comm
+				n.det().comm = ev.Comm
 			}
 		}
 		return err
@@ -253,7 +345,7 @@ func matches(n *node, start uint64, guid string) bool {
 	if start != 0 && n.flags&fSynthStart == 0 && n.id.Start != start {
 		return false
 	}
-	if guid != "" && n.guid != "" && n.guid != guid {
+	if g := n.rd().guid; guid != "" && g != "" && g != guid {
 		return false
 	}
 	return true
@@ -263,11 +355,6 @@ func matches(n *node, start uint64, guid string) bool {
 func (t *Tree) findLive(pid int, start uint64, guid string) *node {
 	if guid != "" {
 		if n, ok := t.byGUID[guid]; ok {
-			return n
-		}
-	}
-	if start != 0 {
-		if n, ok := t.byID[ID{PID: pid, Start: start}]; ok {
 			return n
 		}
 	}
@@ -296,17 +383,17 @@ func (t *Tree) newNode(pid int, start uint64, guid string, ts int64) *node {
 			s = 1
 		}
 		for {
-			if _, dup := t.byID[ID{PID: pid, Start: s}]; !dup {
+			if t.byIdentity(ID{PID: pid, Start: s}) == nil {
 				break
 			}
 			s++
 		}
 		n.id.Start = s
 	}
-	n.guid = guid
 	t.live[pid] = n
-	t.byID[n.id] = n
+	t.count++
 	if guid != "" {
+		n.det().guid = guid
 		t.byGUID[guid] = n
 	}
 	return n
@@ -327,14 +414,14 @@ func (t *Tree) parentFor(ev *source.Event, ts int64) (*node, bool) {
 		}
 	}
 	if ev.PStart != 0 {
-		if p, ok := t.byID[ID{PID: ev.PPID, Start: ev.PStart}]; ok {
+		if p := t.byIdentity(ID{PID: ev.PPID, Start: ev.PStart}); p != nil {
 			return p, false
 		}
 	}
 	p := t.newNode(ev.PPID, ev.PStart, ev.ParentGUID, ts)
 	p.flags |= fPlaceholder
 	if ev.ParentExe != "" {
-		p.exe = t.internStr(ev.ParentExe)
+		t.setExe(p, ev.ParentExe)
 		p.argv = ev.ParentArgv
 	}
 	t.stats.Placeholders++
@@ -360,7 +447,7 @@ func (t *Tree) applyFork(ev *source.Event, ts int64) error {
 	}
 	n := t.newNode(ev.PID, ev.Start, ev.GUID, ts)
 	if ev.Exe != "" {
-		n.exe = t.internStr(ev.Exe)
+		t.setExe(n, ev.Exe)
 		n.argv = ev.Argv
 	}
 	return t.setParent(n, ev, ts)
@@ -385,6 +472,17 @@ func (t *Tree) setParent(n *node, ev *source.Event, ts int64) error {
 	t.link(n, p)
 	n.claimedPPID = 0
 	return nil
+}
+
+// within reports whether a is c or one of c's descendants (so linking c
+// under a would make a cycle).
+func (t *Tree) within(a, c *node) bool {
+	for ; a != nil; a = a.parent {
+		if a == c {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Tree) link(n, p *node) {
@@ -430,19 +528,20 @@ func (t *Tree) applyExec(ev *source.Event, ts int64) error {
 			if at == 0 {
 				at = n.forked
 			}
-			n.execs = append(n.execs, execRec{t: at, exe: n.exe, argv: n.argv})
+			d := n.det()
+			d.execs = append(d.execs, execRec{t: at, exe: t.internStr(n.exe), argv: n.argv})
 		}
 	}
-	n.exe = t.internStr(ev.Exe)
+	t.setExe(n, ev.Exe)
 	n.argv = ev.Argv
 	n.execAt = ts
 	if ev.Cwd != "" {
-		n.cwd = ev.Cwd
+		n.det().cwd = ev.Cwd
 	}
 	if ev.Comm != "" {
-		n.comm = ev.Comm
-	} else if ev.Exe != "" {
-		n.comm = ""
+		n.det().comm = ev.Comm
+	} else if n.d != nil {
+		n.d.comm = "" // exec resets the task name to the new image's
 	}
 	if ev.HasUID {
 		n.uid, n.flags = int32(ev.UID), n.flags|fHasUID
@@ -474,7 +573,7 @@ func (t *Tree) resolveForUpdate(ev *source.Event, ts int64) (*node, error) {
 	}
 	// Named by identity but already exited: still resolvable.
 	if ev.Start != 0 {
-		if n, ok := t.byID[ID{PID: ev.PID, Start: ev.Start}]; ok {
+		if n := t.byIdentity(ID{PID: ev.PID, Start: ev.Start}); n != nil {
 			return n, nil
 		}
 	}
@@ -525,7 +624,7 @@ func (t *Tree) markExited(n *node, ts int64, unseen bool) {
 // else the live pid 1 (nil if the tree has none).
 func (t *Tree) reaperFor(n *node) *node {
 	for a := n.parent; a != nil; a = a.parent {
-		if a.alive() && (a.id.PID == 1 || matchAny(t.subreapers, a.exe)) {
+		if a.alive() && (a.id.PID == 1 || a.flags&fSubreaper != 0) {
 			return a
 		}
 	}
@@ -587,11 +686,11 @@ func (t *Tree) remove(n *node) {
 	for c := n.firstChild; c != nil; {
 		next := c.nextSib
 		r := c.reaper
-		if r == nil || r.flags&fRemoved != 0 || r == c {
+		if r == nil || r.flags&fRemoved != 0 || t.within(r, c) {
 			r = n.parent
 		}
 		t.unlink(c)
-		if r != nil && r != c {
+		if r != nil && !t.within(r, c) {
 			t.link(c, r)
 		}
 		c.reaper = nil
@@ -599,9 +698,13 @@ func (t *Tree) remove(n *node) {
 		c = next
 	}
 	t.unlink(n)
-	delete(t.byID, n.id)
-	if n.guid != "" && t.byGUID[n.guid] == n {
-		delete(t.byGUID, n.guid)
+	t.count--
+	if g := n.rd().guid; g != "" && t.byGUID[g] == n {
+		delete(t.byGUID, g)
+	}
+	t.release(n.exe)
+	for _, e := range n.rd().execs {
+		t.release(e.exe)
 	}
 	// Unchain from the pid's exited history.
 	pid := n.id.PID
@@ -694,8 +797,8 @@ func (n *node) name() string {
 	switch {
 	case n.exe != "":
 		return path.Base(n.exe)
-	case n.comm != "":
-		return n.comm
+	case n.rd().comm != "":
+		return n.rd().comm
 	case len(n.argv) > 0:
 		return path.Base(n.argv[0])
 	}

@@ -58,11 +58,15 @@ func checkInvariants(t testing.TB, tr *Tree) {
 	t.Helper()
 	tr.mu.RLock()
 	defer tr.mu.RUnlock()
-	exited := 0
-	for id, n := range tr.byID {
-		if n.id != id {
-			t.Fatalf("byID[%v] holds %v", id, n.id)
+	exited, count := 0, 0
+	seen := map[ID]bool{}
+	tr.each(func(n *node) {
+		id := n.id
+		count++
+		if seen[id] {
+			t.Fatalf("identity %v held twice", id)
 		}
+		seen[id] = true
 		if n.flags&fRemoved != 0 {
 			t.Fatalf("removed node %v still indexed", id)
 		}
@@ -73,7 +77,7 @@ func checkInvariants(t testing.TB, tr *Tree) {
 		}
 		steps := 0
 		for a := n.parent; a != nil; a = a.parent {
-			if a == n || steps > len(tr.byID) {
+			if a == n || steps > tr.count {
 				t.Fatalf("cycle through %v", id)
 			}
 			if a.flags&fRemoved != 0 {
@@ -91,15 +95,37 @@ func checkInvariants(t testing.TB, tr *Tree) {
 			}
 			prev = c
 		}
+	})
+	if count != tr.count {
+		t.Fatalf("count %d, walked %d", tr.count, count)
+	}
+	uses := map[string]int{}
+	tr.each(func(n *node) {
+		if n.exe != "" {
+			uses[n.exe]++
+		}
+		for _, e := range n.rd().execs {
+			if e.exe != "" {
+				uses[e.exe]++
+			}
+		}
+	})
+	if len(uses) != len(tr.intern) {
+		t.Fatalf("intern table has %d strings, %d in use", len(tr.intern), len(uses))
+	}
+	for s, n := range uses {
+		if r := tr.intern[s]; r == nil || r.refs != n {
+			t.Fatalf("intern %q: refs %v, uses %d", s, r, n)
+		}
 	}
 	for pid, n := range tr.live {
-		if n.id.PID != pid || !n.alive() || tr.byID[n.id] != n {
+		if n.id.PID != pid || !n.alive() {
 			t.Fatalf("live[%d] inconsistent: %+v", pid, n.id)
 		}
 	}
 	for pid, n := range tr.latest {
 		for m := n; m != nil; m = m.older {
-			if m.id.PID != pid || m.alive() || tr.byID[m.id] != m {
+			if m.id.PID != pid || m.alive() {
 				t.Fatalf("latest chain for %d inconsistent at %v", pid, m.id)
 			}
 		}
