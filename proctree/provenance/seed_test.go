@@ -277,3 +277,5 @@ func TestSeedDefaultRules(t *testing.T) {
 	mustFind(t, g, TypeProcess, "id")
 	checkPreservation(t, tr, g, "n5", Options{})
 }
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
