@@ -389,7 +389,7 @@ func sameProcess(start, ts uint64) bool {
 }
 
 func (s *Source) forkStart(ev *source.Event, ts uint64) {
-	st, err := s.fs.Stat(ev.PID)
+	start, err := s.fs.StartTime(ev.PID)
 	if err != nil {
 		if errors.Is(err, procfs.ErrGone) {
 			ev.Gone = true
@@ -399,12 +399,12 @@ func (s *Source) forkStart(ev *source.Event, ts uint64) {
 		}
 		return
 	}
-	if !sameProcess(st.Start(), ts) {
+	if !sameProcess(start, ts) {
 		ev.Gone = true
 		s.gone.Add(1)
 		return
 	}
-	ev.Start = st.Start()
+	ev.Start = start
 }
 
 // execDetails fills an exec event from /proc: parent, start time, exe,

@@ -581,23 +581,3 @@ func TestOverflow(t *testing.T) {
 	}
 	t.Logf("stats %+v, %d losses", st, tr.losses)
 }
-
-func ExampleOpen() {
-	s, err := Open(WithEvents(EventFork | EventExec | EventExit))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer s.Close()
-	for {
-		ev, err := s.Next()
-		switch {
-		case errors.Is(err, source.ErrLost):
-			// Resync from /proc (see Resync) and go on.
-			continue
-		case err != nil:
-			return
-		}
-		fmt.Println(ev.Kind, ev.PID, ev.PPID, ev.Exe)
-	}
-}

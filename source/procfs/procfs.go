@@ -447,6 +447,38 @@ func parseStatBytes(b []byte) (Stat, error) {
 	return st, nil
 }
 
+// parseStartTime returns field 22 (starttime) of a stat line without
+// allocating.
+func parseStartTime(b []byte) (uint64, bool) {
+	close := bytes.LastIndexByte(b, ')')
+	if close < 0 {
+		return 0, false
+	}
+	rest := b[close+1:]
+	for field := 3; field < 22; field++ {
+		rest = bytes.TrimLeft(rest, " ")
+		end := bytes.IndexByte(rest, ' ')
+		if end <= 0 {
+			return 0, false
+		}
+		rest = rest[end:]
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	var v uint64
+	i := 0
+	for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
+		d := uint64(rest[i] - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	if i == 0 || (i < len(rest) && rest[i] != ' ' && rest[i] != '\n') {
+		return 0, false
+	}
+	return v, true
+}
+
 // atoi parses a decimal int (optionally negative) without allocating.
 func atoi(b []byte) (int, bool) {
 	if len(b) == 0 || len(b) > 19 {

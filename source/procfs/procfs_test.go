@@ -333,3 +333,57 @@ func BenchmarkParseStat(b *testing.B) {
 		}
 	}
 }
+
+func TestStartTime(t *testing.T) {
+	fs := fixture(t)
+	if s, err := fs.StartTime(100); err != nil || s != 25_000_000_000 {
+		t.Errorf("StartTime(100) = %d, %v", s, err)
+	}
+	if _, err := fs.StartTime(102); !errors.Is(err, ErrParse) {
+		t.Errorf("StartTime(102) = %v, want ErrParse", err)
+	}
+	if _, err := fs.StartTime(999); !errors.Is(err, ErrGone) {
+		t.Errorf("StartTime(999) = %v, want ErrGone", err)
+	}
+	for _, in := range []string{"1 (a) S 1", "1 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x", "1 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99999999999999999999"} {
+		if _, ok := parseStartTime([]byte(in)); ok {
+			t.Errorf("parseStartTime(%q) succeeded", in)
+		}
+	}
+	if runtime.GOOS == "linux" {
+		live, _ := NewFS("")
+		self, err := live.Stat(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := live.StartTime(os.Getpid()); err != nil || s != self.Start() {
+			t.Errorf("StartTime(self) = %d, %v, want %d", s, err, self.Start())
+		}
+	}
+}
+
+// BenchmarkStartTime reads this process's start time: StartTime (raw
+// system calls) against Stat (os.Open, the baseline) in the same run.
+func BenchmarkStartTime(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("needs /proc")
+	}
+	fs, _ := NewFS("")
+	pid := os.Getpid()
+	b.Run("StartTime", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := fs.StartTime(pid); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Stat", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := fs.Stat(pid); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
