@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/source"
 )
@@ -70,9 +72,27 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func requireTracefs(t *testing.T) {
+// requireTracefs gates a live test and makes sure tracefs is mounted at
+// DefaultRoot for its duration (a fresh VM may not have it mounted; the
+// test then mounts it and unmounts it at cleanup).
+func requireTracefs(t testing.TB) {
 	t.Helper()
 	privtest.Require(t, privtest.Path(DefaultRoot))
+	ok, err := isTracefs(DefaultRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		return
+	}
+	if err := unix.Mount("nodev", DefaultRoot, "tracefs", 0, ""); err != nil {
+		t.Fatalf("mount tracefs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(DefaultRoot, 0); err != nil {
+			t.Errorf("unmount tracefs: %v", err)
+		}
+	})
 }
 
 // collect reads events from s on a goroutine of the test until done says
@@ -485,7 +505,7 @@ func TestLoss(t *testing.T) {
 // with nobody reading, then only the time Next takes to deliver the
 // backlog is measured: the rate the source sustains.
 func BenchmarkConnectStorm(b *testing.B) {
-	privtest.Require(b, privtest.Path(DefaultRoot))
+	requireTracefs(b)
 	ns := privtest.NewNetNS(b)
 	dst := listenNS(b, ns)
 	const perIter = 2000
@@ -560,4 +580,69 @@ func BenchmarkConnectStorm(b *testing.B) {
 		b.ReportMetric(float64(total)/busy.Seconds(), "connects/s")
 		b.ReportMetric(float64(s.Stats().Lost), "lost")
 	})
+}
+
+func TestProbe(t *testing.T) {
+	requireTracefs(t)
+	if err := Probe("", FeatureTracepoints); err != nil {
+		t.Fatalf("tracepoints: %v", err)
+	}
+	_, statErr := os.Stat(filepath.Join(DefaultRoot, "kprobe_events"))
+	err := Probe("", FeatureKprobes)
+	switch {
+	case errors.Is(statErr, os.ErrNotExist):
+		if !errors.Is(err, source.ErrNotSupported) {
+			t.Fatalf("kprobes without kprobe_events: %v, want ErrNotSupported", err)
+		}
+		// Asking for kprobe mode fails cleanly, leaving nothing behind.
+		before := procwallInstances(t)
+		if _, err := Open(WithMode(ModeKprobes)); !errors.Is(err, source.ErrNotSupported) {
+			t.Fatalf("Open(ModeKprobes): %v", err)
+		}
+		if after := procwallInstances(t); len(after) > len(before) {
+			t.Fatalf("instances after a failed Open: %v (before %v)", after, before)
+		}
+	case statErr == nil:
+		if err != nil && errors.Is(err, source.ErrNotSupported) && !strings.Contains(err.Error(), "$argN") {
+			t.Fatalf("kprobes with kprobe_events: %v", err)
+		}
+	}
+	// Cached: the same answer again.
+	if err2 := Probe("", FeatureKprobes); (err == nil) != (err2 == nil) {
+		t.Fatalf("probe not stable: %v then %v", err, err2)
+	}
+	// Not a tracefs mount: inconclusive, neither yes nor no.
+	err = Probe(t.TempDir(), FeatureTracepoints)
+	if err == nil || errors.Is(err, source.ErrNotSupported) {
+		t.Fatalf("probe of a plain directory: %v, want an inconclusive error", err)
+	}
+}
+
+// TestMountsTracefs opens a source on a directory where no tracefs is
+// mounted: Open mounts one there, Close removes the instance and unmounts.
+func TestMountsTracefs(t *testing.T) {
+	requireTracefs(t)
+	dir := t.TempDir()
+	s, err := Open(WithRoot(dir), WithMode(ModeTracepoints))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := isTracefs(dir); !ok || err != nil {
+		s.Close()
+		t.Fatalf("no tracefs at %s after Open: %v", dir, err)
+	}
+	inst := s.Instance()
+	if !strings.HasPrefix(inst, dir+"/instances/") {
+		t.Errorf("instance %s not under %s", inst, dir)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := isTracefs(dir); ok {
+		unix.Unmount(dir, 0)
+		t.Fatalf("tracefs still mounted at %s after Close", dir)
+	}
+	if _, err := os.Stat(filepath.Join(DefaultRoot, "instances", filepath.Base(inst))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("instance %s left: %v", filepath.Base(inst), err)
+	}
 }
