@@ -1,0 +1,109 @@
+package risk
+
+// This file documents the early warning (seed 004) and the attack chains
+// (seed 003): how they compute, and their record schemas. The lead merges
+// a summary into doc.go.
+//
+// # Host graph
+//
+// [Graph] holds processes (with their lineage), remote addresses, the
+// associations between them (outbound: connect, send; inbound: accept) with
+// the first and last time each was seen, and each node's behaviours: risk
+// reports (with level), rule denials and blocks. Everything is in event
+// time; what is older than the graph's retention is forgotten.
+//
+// # Early warning (seed 004)
+//
+// A [Warner] assesses one node N (a process or an address) at time now for
+// a [WarnTarget] (period T, the behaviour kinds that count, the lowest risk
+// level that counts). With the [WarnConfig] weights:
+//
+//  1. Related nodes, each with a relation active within [now − T, now]:
+//     for a process, its parent and children (direct), further ancestors
+//     and descendants up to LineageDepth (indirect), the addresses it used
+//     (direct) and the other processes that used those addresses
+//     (indirect; an address with more than MaxAddrFanout users is not
+//     followed); for an address, the processes that used it (direct) and
+//     their ancestors (indirect). A node reached both ways is direct. At
+//     most MaxRelated nodes ("truncated" says when the cap was hit).
+//  2. The safety probability of a related node at time t from its counted
+//     behaviours b in a window [s, t], each with a fresh safety probability
+//     q_b (RiskProbability by level, DenyProbability, BlockProbability) and
+//     age a_b = t − t_b:
+//     p = Π_b (1 − (1 − q_b)·2^(−a_b/HalfLife)).
+//     Older behaviour weighs less; a node without behaviour has p = 1. A
+//     safe assessment of a process (an assess event with safe) resolves its
+//     behaviours. The security level is the number of LevelBounds at or
+//     below p (0 is the least safe); a node at WarningLevel or below is a
+//     warning node.
+//  3. Trend: the period is cut into Buckets equal buckets; each warning
+//     node (judged at the time of its latest counted behaviour, so that age
+//     decay does not fake a rising trend) counts in the bucket of that
+//     behaviour. With counts N_1..N_B (oldest first), the trend r is the
+//     least-squares slope of N over the bucket index divided by max(1,
+//     mean N), clamped to ±MaxTrend (for three buckets: (N_3 − N_1)/2 over
+//     max(1, mean)). [Trend] computes it.
+//  4. Per calculation window j (Windows: span S_j, weight τ_j), over the
+//     related nodes whose relation was active within the last S_j and their
+//     behaviours within it, the reference probability is the weighted
+//     product Pref_j = Π_i p_i^(w_i), w_i = DirectWeight or IndirectWeight
+//     (the probability that no related node compromises N, each doing so
+//     with probability 1 − p_i^(w_i)). Clean nodes do not lower it; every
+//     more risky neighbour does. It is corrected by the trend:
+//     P_j = min(1, Pref_j·exp(−TrendGain·r)) ([Correct]).
+//  5. P = Σ τ_j·P_j / Σ τ_j. The threshold moves with the trend:
+//     θ = clamp(BaseThreshold + r·ThresholdUnit, 0, 1) ([Threshold]): a
+//     rising count of warning nodes raises it (an earlier warning), a
+//     falling one lowers it. N is warned about when P < θ.
+//
+// The seed's own formulas are garbled in its text; these keep its
+// properties, which the tests check over generated inputs: more warning
+// neighbours give a lower probability, a rising trend warns earlier, and
+// older behaviour weighs less.
+//
+// # The warn record
+//
+// [Warner.Assess] returns a [Warning]; its JSON form (action "warn") is a
+// record in the Protector's stream:
+//
+//	ts             RFC 3339   the assessment's event time
+//	action         "warn"
+//	target         string     the warning target's name
+//	node           string     "process" or "addr": what was assessed
+//	pid, start     int        the assessed process (start only when a source reported it)
+//	name           string     its image name
+//	addr           string     the assessed address (node "addr")
+//	probability    number     P, the node's safety probability (4 decimals)
+//	threshold      number     θ, the threshold after the trend moved it
+//	trend          number     r, the warning-node trend
+//	period_s       int        the target period T in seconds
+//	buckets        [int]      warning nodes per time bucket of T, oldest first
+//	windows        [object]   per calculation window: span_s, weight,
+//	                          related (nodes active in it), warning_nodes,
+//	                          reference (Pref_j), probability (P_j)
+//	related        int        related nodes found (direct + indirect)
+//	direct         int        of them directly related
+//	indirect       int        of them indirectly related
+//	warning_nodes  int        related nodes that are warning nodes
+//	common_addrs   int        addresses not followed (more users than MaxAddrFanout); omitted when 0
+//	truncated      bool       the related nodes were capped at MaxRelated; omitted when false
+//	drivers        [object]   the related nodes that lowered P most (at most
+//	                          MaxDrivers, largest w·(−ln p) first): node
+//	                          ("process"/"addr"), pid, start, name, addr,
+//	                          relation ("direct"/"indirect"), via ("parent",
+//	                          "child", "ancestor", "descendant", "addr",
+//	                          "shares_addr", "user", "user_ancestor"),
+//	                          via_addr (the shared address), probability
+//	                          (p over T), level, behaviours ([{ts, kind
+//	                          "risk"/"deny"/"block", level}])
+//	reason         string     a sentence naming P, θ, the trend and the drivers
+//
+// Example:
+//
+//	{"ts":"2026-11-22T10:00:00.004Z","action":"warn","target":"default","node":"process","pid":100,"name":"nginx",
+//	 "probability":0.1966,"threshold":0.7,"trend":1,"period_s":86400,"buckets":[0,1],
+//	 "windows":[{"span_s":86400,"weight":1,"related":2,"warning_nodes":1,"reference":0.3241,"probability":0.1966}],
+//	 "related":2,"direct":2,"indirect":0,"warning_nodes":1,
+//	 "drivers":[{"node":"process","pid":231,"name":"sh","relation":"direct","via":"child","probability":0.2,"level":0,
+//	   "behaviours":[{"ts":"2026-11-22T10:00:00.004Z","kind":"risk","level":"high"}]}],
+//	 "reason":"safety probability 0.20 is below the threshold 0.70 (base 0.50, trend +1.00); 1 of 2 related nodes are warning nodes; driven by sh (231) (direct, child)"}
