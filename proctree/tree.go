@@ -114,6 +114,9 @@ type Tree struct {
 	exitQ0 int              // head of exitQ
 	nExit  int              // exited processes still in the tree
 	intern map[string]*internRef
+	// high-water marks of the maps: Go maps never give memory back, so
+	// Reap rebuilds a map that has shrunk well below its peak.
+	hwLive, hwLatest, hwIntern, hwGUID int
 
 	retention  time.Duration
 	maxExited  int
@@ -211,8 +214,9 @@ func (t *Tree) anomaly(ev *source.Event, format string, args ...any) error {
 // are dropped when their last user goes, so churn through unique paths
 // does not grow the table.
 type internRef struct {
-	s    string
-	refs int
+	s     string
+	refs  int
+	flags uint16 // fBoundary, fSubreaper: pattern matches, computed once
 }
 
 // internStr returns the shared copy of s, counting one more use.
@@ -220,12 +224,25 @@ func (t *Tree) internStr(s string) string {
 	if s == "" {
 		return ""
 	}
+	return t.ref(s).s
+}
+
+// ref returns the intern entry of a non-empty s, counting one more use.
+func (t *Tree) ref(s string) *internRef {
 	if r, ok := t.intern[s]; ok {
 		r.refs++
-		return r.s
+		return r
 	}
-	t.intern[s] = &internRef{s: s, refs: 1}
-	return s
+	r := &internRef{s: s, refs: 1}
+	if matchAny(t.boundaries, s) {
+		r.flags |= fBoundary
+	}
+	if matchAny(t.subreapers, s) {
+		r.flags |= fSubreaper
+	}
+	t.intern[s] = r
+	t.hwIntern = max(t.hwIntern, len(t.intern))
+	return r
 }
 
 // release drops one use of an interned string.
@@ -244,15 +261,15 @@ func (t *Tree) release(s string) {
 // boundary and subreaper flags (computed once per exec, not per walk).
 func (t *Tree) setExe(n *node, exe string) {
 	old := n.exe
-	n.exe = t.internStr(exe)
-	t.release(old)
 	n.flags &^= fBoundary | fSubreaper
-	if matchAny(t.boundaries, n.exe) {
-		n.flags |= fBoundary
+	if exe == "" {
+		n.exe = ""
+	} else {
+		r := t.ref(exe)
+		n.exe = r.s
+		n.flags |= r.flags
 	}
-	if matchAny(t.subreapers, n.exe) {
-		n.flags |= fSubreaper
-	}
+	t.release(old)
 }
 
 // byIdentity returns the node with exactly this identity, alive or exited.
@@ -391,10 +408,12 @@ func (t *Tree) newNode(pid int, start uint64, guid string, ts int64) *node {
 		n.id.Start = s
 	}
 	t.live[pid] = n
+	t.hwLive = max(t.hwLive, len(t.live))
 	t.count++
 	if guid != "" {
 		n.det().guid = guid
 		t.byGUID[guid] = n
+		t.hwGUID = max(t.hwGUID, len(t.byGUID))
 	}
 	return n
 }
@@ -607,6 +626,7 @@ func (t *Tree) markExited(n *node, ts int64, unseen bool) {
 	}
 	n.older = t.latest[n.id.PID]
 	t.latest[n.id.PID] = n
+	t.hwLatest = max(t.hwLatest, len(t.latest))
 	t.exitQ = append(t.exitQ, n)
 	t.nExit++
 	// The kernel re-parents n's live children now; record to whom.
@@ -763,8 +783,40 @@ func (t *Tree) Reap(now time.Time) int {
 	}
 	if t.exitQ0 > 0 && t.exitQ0 == len(t.exitQ) {
 		t.exitQ, t.exitQ0 = t.exitQ[:0], 0
+		if cap(t.exitQ) > 4096 {
+			t.exitQ = nil
+		}
 	}
+	t.compact()
 	return removed
+}
+
+// shrunk reports whether a map of n entries that peaked at hw should be
+// rebuilt to give memory back.
+func shrunk(n, hw int) bool { return hw > 1024 && n*4 < hw }
+
+// compact rebuilds maps that have shrunk well below their high-water mark.
+func (t *Tree) compact() {
+	if shrunk(len(t.live), t.hwLive) {
+		t.live, t.hwLive = copyMap(t.live), len(t.live)
+	}
+	if shrunk(len(t.latest), t.hwLatest) {
+		t.latest, t.hwLatest = copyMap(t.latest), len(t.latest)
+	}
+	if shrunk(len(t.intern), t.hwIntern) {
+		t.intern, t.hwIntern = copyMap(t.intern), len(t.intern)
+	}
+	if shrunk(len(t.byGUID), t.hwGUID) {
+		t.byGUID, t.hwGUID = copyMap(t.byGUID), len(t.byGUID)
+	}
+}
+
+func copyMap[K comparable, V any](m map[K]V) map[K]V {
+	n := make(map[K]V, len(m))
+	for k, v := range m {
+		n[k] = v
+	}
+	return n
 }
 
 // Now returns the latest event time the tree has seen.

@@ -1,0 +1,5 @@
+//go:build race
+
+package proctree
+
+const raceEnabled = true
