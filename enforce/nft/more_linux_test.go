@@ -225,3 +225,30 @@ func TestRestartAfterKill(t *testing.T) {
 		t.Fatalf("kernel sets after restart = %v, want each of %v once", got, want)
 	}
 }
+
+// TestManyAddresses blocks more addresses than fit in one netlink message
+// and checks that every one reaches the kernel.
+func TestManyAddresses(t *testing.T) {
+	e, ns := newInNS(t)
+	var as []netip.Addr
+	for i := range 6000 {
+		as = append(as, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}))
+		as = append(as, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}))
+	}
+	if err := e.Block(context.Background(), enforce.Block{ID: "many", Addrs: as}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kernelAddrs(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(as) {
+		t.Fatalf("kernel holds %d addresses, want %d", len(got), len(as))
+	}
+	if err := e.Release(context.Background(), "many"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := kernelAddrs(ns); len(got) != 0 {
+		t.Fatalf("kernel holds %d addresses after release", len(got))
+	}
+}

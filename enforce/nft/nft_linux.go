@@ -393,7 +393,16 @@ func (b *backend) queue(add, del []netip.Addr) error {
 		addrs []netip.Addr
 		fn    func(*nftables.Set, []nftables.SetElement) error
 	}{{del, b.conn.SetDeleteElements}, {add, b.conn.SetAddElements}} {
-		var els [2][]nftables.SetElement
+		if len(op.addrs) == 0 {
+			continue
+		}
+		n4 := 0
+		for _, a := range op.addrs {
+			if a.Is4() {
+				n4++
+			}
+		}
+		els := [2][]nftables.SetElement{make([]nftables.SetElement, 0, n4), make([]nftables.SetElement, 0, len(op.addrs)-n4)}
 		for _, a := range op.addrs {
 			i := 0
 			if !a.Is4() {

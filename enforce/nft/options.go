@@ -34,7 +34,7 @@ func newOptions(opts []Option) options {
 		netnsFd:  -1,
 		table:    DefaultTable,
 		prefix:   "procwall drop ",
-		chunk:    8192,
+		chunk:    1024,
 		priority: -10,
 	}
 	for _, f := range opts {
@@ -69,5 +69,7 @@ func WithNFLOG(group uint16) Option {
 	return func(o *options) { o.nflog, o.group = true, group }
 }
 
-// withChunk sets how many set elements go in one netlink message.
+// withChunk sets how many set elements go in one netlink message. A
+// message's element list is one netlink attribute, whose length field has
+// 16 bits: 1024 IPv6 elements (28 bytes each) stay well below 64 KiB.
 func withChunk(n int) Option { return func(o *options) { o.chunk = n } }
