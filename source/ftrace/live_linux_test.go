@@ -646,3 +646,106 @@ func TestMountsTracefs(t *testing.T) {
 		t.Fatalf("instance %s left: %v", filepath.Base(inst), err)
 	}
 }
+
+// BenchmarkKernelRead compares the two ways of reading a ring buffer, on
+// the same events (trace_marker writes, 2000 per iteration, written with
+// the timer stopped): text lines from the instance's merged trace_pipe,
+// which the kernel formats with printf as they are read, against binary
+// pages from per_cpu/cpuN/trace_pipe_raw walked with pageIter. Only the
+// reading (and splitting into events) is timed.
+func BenchmarkKernelRead(b *testing.B) {
+	requireTracefs(b)
+	const perIter = 2000
+	for _, mode := range []string{"text", "raw"} {
+		b.Run(mode, func(b *testing.B) {
+			inst := filepath.Join(DefaultRoot, "instances", fmt.Sprintf("%s%d-bench%s", instancePrefix, os.Getpid(), randHex()))
+			if err := os.Mkdir(inst, 0o700); err != nil {
+				b.Fatal(err)
+			}
+			defer removeInstance(inst)
+			if err := writeFile(filepath.Join(inst, "buffer_size_kb"), "4096"); err != nil {
+				b.Fatal(err)
+			}
+			marker, err := os.OpenFile(filepath.Join(inst, "trace_marker"), os.O_WRONLY, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer marker.Close()
+			var fds []int
+			if mode == "text" {
+				fd, err := unix.Open(filepath.Join(inst, "trace_pipe"), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				fds = append(fds, fd)
+			} else {
+				ents, _ := os.ReadDir(filepath.Join(inst, "per_cpu"))
+				for _, e := range ents {
+					fd, err := unix.Open(filepath.Join(inst, "per_cpu", e.Name(), "trace_pipe_raw"), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					fds = append(fds, fd)
+				}
+			}
+			defer func() {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}()
+			buf := make([]byte, 1<<16)
+			msg := []byte("procwall connect pid=4242 dst=192.0.2.1:443")
+			total := 0
+			for b.Loop() {
+				b.StopTimer()
+				for range perIter {
+					if _, err := marker.Write(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				n := 0
+				for _, fd := range fds {
+					for {
+						var m int
+						var err error
+						if mode == "text" {
+							m, err = unix.Read(fd, buf)
+						} else {
+							m, err = unix.Read(fd, buf[:4096])
+						}
+						if errors.Is(err, unix.EAGAIN) || (err == nil && m == 0) {
+							break
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						if mode == "text" {
+							n += strings.Count(string(buf[:m]), "\n")
+							continue
+						}
+						var it pageIter
+						if err := it.reset(defaultLayout, buf[:m]); err != nil {
+							b.Fatal(err)
+						}
+						for {
+							_, _, ok, err := it.next()
+							if err != nil {
+								b.Fatal(err)
+							}
+							if !ok {
+								break
+							}
+							n++
+						}
+					}
+				}
+				if n < perIter {
+					b.Fatalf("read %d events, wrote %d", n, perIter)
+				}
+				total += n
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

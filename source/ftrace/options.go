@@ -100,7 +100,8 @@ func WithBufferKB(kb int) Option { return func(c *config) { c.bufferKB = kb } }
 type Stats struct {
 	Records      uint64 // ring-buffer records decoded
 	Events       uint64 // events returned by Next
-	Lost         uint64 // records the kernel dropped (ring-buffer overruns)
+	Lost         uint64 // records lost: dropped by the kernel (overruns) or undecodable
+	Undecodable  uint64 // of which records or pages the source could not decode
 	LossReports  uint64 // times Next returned an ErrLost error
 	Threads      uint64 // thread creations and exits folded into their thread group
 	Skipped      uint64 // records that carry no reportable event (see Source.Next)

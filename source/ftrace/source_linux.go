@@ -50,6 +50,7 @@ type Source struct {
 	starts map[int32]uint64 // thread-group id -> start time (ns since boot)
 
 	lossPending uint64
+	lossErr     error // first undecodable data since the last loss report
 	statsMu     sync.Mutex
 	stats       Stats
 }
@@ -301,14 +302,28 @@ func (s *Source) count(f func(*Stats)) {
 	s.statsMu.Unlock()
 }
 
-// ErrLost is the error Next returns after ring-buffer loss; it wraps
-// source.ErrLost and says how many records were lost.
-type lostError struct{ n uint64 }
+// lostError is the error Next returns after loss; it wraps source.ErrLost
+// and says how many records were lost, and why when the source could not
+// decode them.
+type lostError struct {
+	n     uint64
+	cause error // undecodable data, or nil for ring-buffer overrun
+}
 
 func (e *lostError) Error() string {
-	return "ftrace: " + strconv.FormatUint(e.n, 10) + " records lost (ring buffer overrun): " + source.ErrLost.Error()
+	why := "ring buffer overrun"
+	if e.cause != nil {
+		why = "undecodable: " + e.cause.Error()
+	}
+	return "ftrace: " + strconv.FormatUint(e.n, 10) + " records lost (" + why + "): " + source.ErrLost.Error()
 }
-func (e *lostError) Unwrap() error { return source.ErrLost }
+
+func (e *lostError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{source.ErrLost, e.cause}
+	}
+	return []error{source.ErrLost}
+}
 
 // Next returns the next event in time order. It blocks until one is
 // available or Close is called (then the error wraps os.ErrClosed). When
@@ -326,10 +341,10 @@ func (s *Source) Next() (source.Event, error) {
 			return source.Event{}, &source.OpError{Op: "ftrace: next", Err: os.ErrClosed}
 		}
 		if s.lossPending > 0 {
-			n := s.lossPending
-			s.lossPending = 0
+			n, cause := s.lossPending, s.lossErr
+			s.lossPending, s.lossErr = 0, nil
 			s.count(func(st *Stats) { st.LossReports++ })
-			return source.Event{}, &lostError{n}
+			return source.Event{}, &lostError{n: n, cause: cause}
 		}
 		for s.head < len(s.out) {
 			h := &s.out[s.head]
@@ -381,9 +396,7 @@ func (s *Source) drain() error {
 			if n == 0 {
 				break
 			}
-			if err := s.page(c, c.buf[:n]); err != nil {
-				return err
-			}
+			s.page(c, c.buf[:n])
 		}
 	}
 	if len(s.held) == 0 {
@@ -414,11 +427,14 @@ func (s *Source) drain() error {
 	return nil
 }
 
-// page decodes one ring-buffer page into s.held.
-func (s *Source) page(c *cpuBuf, p []byte) error {
+// page decodes one ring-buffer page into s.held. A page or record the
+// decoder cannot read is not fatal: it is counted as lost (with the
+// error, in the ErrLost error Next returns) and reading goes on.
+func (s *Source) page(c *cpuBuf, p []byte) {
 	var it pageIter
 	if err := it.reset(s.layout, p); err != nil {
-		return &source.OpError{Op: "ftrace: parse cpu" + strconv.Itoa(c.cpu) + " page", Err: err}
+		s.badData(c, err)
+		return
 	}
 	if it.Missed {
 		s.noteLoss(c, it.Count)
@@ -427,7 +443,9 @@ func (s *Source) page(c *cpuBuf, p []byte) error {
 	for {
 		ts, data, ok, err := it.next()
 		if err != nil {
-			return &source.OpError{Op: "ftrace: parse cpu" + strconv.Itoa(c.cpu) + " page", Err: err}
+			// The entry framing is broken: the rest of the page is lost.
+			s.badData(c, err)
+			break
 		}
 		if !ok {
 			break
@@ -435,7 +453,8 @@ func (s *Source) page(c *cpuBuf, p []byte) error {
 		n++
 		var h heldRec
 		if err := s.dec.decode(ts, data, &h.r); err != nil {
-			return &source.OpError{Op: "ftrace: decode cpu" + strconv.Itoa(c.cpu) + " record", Err: err}
+			s.badData(c, err)
+			continue
 		}
 		if h.r.Kind == recExec {
 			h.exe = string(h.r.Filename)
@@ -445,7 +464,16 @@ func (s *Source) page(c *cpuBuf, p []byte) error {
 		s.held = append(s.held, h)
 	}
 	s.count(func(st *Stats) { st.Records += n })
-	return nil
+}
+
+// badData accounts a page or record that could not be decoded.
+func (s *Source) badData(c *cpuBuf, err error) {
+	s.lossPending++
+	if s.lossErr == nil {
+		s.lossErr = fmt.Errorf("cpu%d: %w", c.cpu, err)
+	}
+	s.count(func(st *Stats) { st.Lost++; st.Undecodable++ })
+	s.cfg.log.Warn("ftrace: undecodable ring-buffer data", "cpu", c.cpu, "err", err)
 }
 
 // noteLoss accounts a page that the kernel flagged as following lost
