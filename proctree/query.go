@@ -4,6 +4,7 @@ import (
 	"errors"
 	"iter"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,14 +61,16 @@ func (p *Process) Alive() bool { return p.Exited.IsZero() }
 
 // Name is the executable's base name, or the task name, or "?".
 func (p *Process) Name() string {
-	n := node{exe: p.Exe, argv: p.Argv, d: &detail{comm: p.Comm}}
+	n := node{argv: p.Argv, d: &detail{comm: p.Comm}}
+	if p.Exe != "" {
+		n.exe = &internRef{s: p.Exe}
+	}
 	return n.name()
 }
 
 // Label is "name(pid)".
 func (p *Process) Label() string {
-	n := node{exe: p.Exe, argv: p.Argv, id: p.ID, d: &detail{comm: p.Comm}}
-	return n.label()
+	return p.Name() + "(" + strconv.Itoa(p.ID.PID) + ")"
 }
 
 // KnownStart returns the start time when a source reported it, else 0.
@@ -84,7 +87,7 @@ func (n *node) snapshot() Process {
 		GUID:        n.rd().guid,
 		StartKnown:  n.flags&fSynthStart == 0,
 		Placeholder: n.flags&fPlaceholder != 0,
-		Exe:         n.exe,
+		Exe:         n.exe.path(),
 		Argv:        slices.Clone(n.argv),
 		Comm:        n.rd().comm,
 		Cwd:         n.rd().cwd,
@@ -110,7 +113,7 @@ func (n *node) snapshot() Process {
 		p.Reaper = n.reaper.id
 	}
 	for _, e := range n.rd().execs {
-		p.Execs = append(p.Execs, Exec{Time: time.Unix(0, e.t).UTC(), Exe: e.exe, Argv: slices.Clone(e.argv)})
+		p.Execs = append(p.Execs, Exec{Time: time.Unix(0, e.t).UTC(), Exe: e.exe.path(), Argv: slices.Clone(e.argv)})
 	}
 	return p
 }

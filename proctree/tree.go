@@ -53,7 +53,7 @@ type node struct {
 	older                        *node // previous process with the same pid
 	reaper                       *node // who the kernel re-parented it to, once its parent exited
 
-	exe  string // interned
+	exe  *internRef // interned executable path; nil if unknown
 	argv []string
 	d    *detail // rarely needed details, allocated on first use
 
@@ -94,8 +94,16 @@ func (n *node) rd() *detail {
 
 type execRec struct {
 	t    int64
-	exe  string
+	exe  *internRef
 	argv []string
+}
+
+// path returns the interned string, or "" for nil.
+func (r *internRef) path() string {
+	if r == nil {
+		return ""
+	}
+	return r.s
 }
 
 func (n *node) alive() bool { return n.flags&fExited == 0 }
@@ -245,15 +253,13 @@ func (t *Tree) ref(s string) *internRef {
 	return r
 }
 
-// release drops one use of an interned string.
-func (t *Tree) release(s string) {
-	if s == "" {
+// unref drops one use of an interned string.
+func (t *Tree) unref(r *internRef) {
+	if r == nil {
 		return
 	}
-	if r, ok := t.intern[s]; ok {
-		if r.refs--; r.refs <= 0 {
-			delete(t.intern, s)
-		}
+	if r.refs--; r.refs <= 0 {
+		delete(t.intern, r.s)
 	}
 }
 
@@ -262,14 +268,12 @@ func (t *Tree) release(s string) {
 func (t *Tree) setExe(n *node, exe string) {
 	old := n.exe
 	n.flags &^= fBoundary | fSubreaper
-	if exe == "" {
-		n.exe = ""
-	} else {
-		r := t.ref(exe)
-		n.exe = r.s
-		n.flags |= r.flags
+	n.exe = nil
+	if exe != "" {
+		n.exe = t.ref(exe)
+		n.flags |= n.exe.flags
 	}
-	t.release(old)
+	t.unref(old)
 }
 
 // byIdentity returns the node with exactly this identity, alive or exited.
@@ -542,13 +546,14 @@ func (t *Tree) applyExec(ev *source.Event, ts int64) error {
 		if ev.PPID > 0 && (n.parent == nil || (n.parent.id.PID != ev.PPID && n.parent.flags&fPlaceholder != 0)) {
 			err = t.setParent(n, ev, ts)
 		}
-		if n.exe != "" {
+		if n.exe != nil {
 			at := n.execAt
 			if at == 0 {
 				at = n.forked
 			}
 			d := n.det()
-			d.execs = append(d.execs, execRec{t: at, exe: t.internStr(n.exe), argv: n.argv})
+			d.execs = append(d.execs, execRec{t: at, exe: n.exe, argv: n.argv})
+			n.exe.refs++ // the history holds a use too
 		}
 	}
 	t.setExe(n, ev.Exe)
@@ -722,9 +727,9 @@ func (t *Tree) remove(n *node) {
 	if g := n.rd().guid; g != "" && t.byGUID[g] == n {
 		delete(t.byGUID, g)
 	}
-	t.release(n.exe)
+	t.unref(n.exe)
 	for _, e := range n.rd().execs {
-		t.release(e.exe)
+		t.unref(e.exe)
 	}
 	// Unchain from the pid's exited history.
 	pid := n.id.PID
@@ -847,8 +852,8 @@ func (n *node) label() string {
 
 func (n *node) name() string {
 	switch {
-	case n.exe != "":
-		return path.Base(n.exe)
+	case n.exe != nil:
+		return path.Base(n.exe.s)
 	case n.rd().comm != "":
 		return n.rd().comm
 	case len(n.argv) > 0:

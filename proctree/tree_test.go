@@ -101,12 +101,15 @@ func checkInvariants(t testing.TB, tr *Tree) {
 	}
 	uses := map[string]int{}
 	tr.each(func(n *node) {
-		if n.exe != "" {
-			uses[n.exe]++
+		if n.exe != nil {
+			uses[n.exe.s]++
+			if tr.intern[n.exe.s] != n.exe {
+				t.Fatalf("%v holds a stale intern entry for %q", n.id, n.exe.s)
+			}
 		}
 		for _, e := range n.rd().execs {
-			if e.exe != "" {
-				uses[e.exe]++
+			if e.exe != nil {
+				uses[e.exe.s]++
 			}
 		}
 	})
