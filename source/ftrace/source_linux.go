@@ -30,7 +30,8 @@ type Source struct {
 	probes   []string
 	mounted  bool
 	proc     *procReader
-	offset   int64 // realtime - boottime, ns
+	offset   int64 // realtime - trace clock, ns
+	clock    int32 // the trace clock: CLOCK_BOOTTIME, or CLOCK_MONOTONIC on old kernels
 	layout   pageLayout
 	dec      decoder
 	pageSize int
@@ -88,9 +89,9 @@ func Open(opts ...Option) (*Source, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Source{cfg: cfg, efd: -1, epfd: -1, proc: newProcReader(cfg.proc),
+	s := &Source{cfg: cfg, efd: -1, epfd: -1, proc: newProcReader(cfg.proc), clock: unix.CLOCK_BOOTTIME,
 		tasks: make(map[int32]int32), starts: make(map[int32]uint64)}
-	s.offset = bootOffset()
+	s.offset = clockOffset(unix.CLOCK_BOOTTIME)
 	mounted, err := ensureMounted(cfg.root)
 	if err != nil {
 		return nil, err
@@ -103,17 +104,17 @@ func Open(opts ...Option) (*Source, error) {
 	return s, nil
 }
 
-// bootOffset returns CLOCK_REALTIME - CLOCK_BOOTTIME in ns.
-func bootOffset() int64 {
+// clockOffset returns CLOCK_REALTIME - clock in ns.
+func clockOffset(clock int32) int64 {
 	var rt, bt unix.Timespec
+	_ = unix.ClockGettime(clock, &bt)
 	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
 	return rt.Nano() - bt.Nano()
 }
 
-func boottimeNow() uint64 {
+func clockNow(clock int32) uint64 {
 	var bt unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	_ = unix.ClockGettime(clock, &bt)
 	return uint64(bt.Nano())
 }
 
@@ -166,14 +167,30 @@ func (s *Source) setup() error {
 	if s.mode == ModeKprobes {
 		s.group = strings.ReplaceAll(kprobePrefix+strconv.Itoa(os.Getpid())+"_"+rnd, "-", "_")
 		kp := filepath.Join(root, "kprobe_events")
+		var kevs []ev
+		var kerr error
 		for _, d := range kprobeDefs {
 			if err := writeFile(kp, kprobeLine(s.group, d)); err != nil {
-				return &source.OpError{Op: "ftrace: define kprobe " + d.symbol, Err: err}
+				kerr = &source.OpError{Op: "ftrace: define kprobe " + d.symbol, Err: err}
+				break
 			}
 			s.probes = append(s.probes, d.event)
-			evs = append(evs, ev{s.group + "/" + d.event, d.role})
+			kevs = append(kevs, ev{s.group + "/" + d.event, d.role})
 		}
-	} else {
+		if kerr != nil {
+			if s.cfg.mode != ModeAuto {
+				return kerr
+			}
+			// Auto: a kernel without one of the functions (IPv6 as a
+			// module not loaded, a renamed symbol) falls back whole.
+			log.Warn("ftrace: kprobes unusable, using tracepoints", "err", kerr)
+			s.removeProbes()
+			s.mode = ModeTracepoints
+			kevs = nil
+		}
+		evs = append(evs, kevs...)
+	}
+	if s.mode == ModeTracepoints {
 		evs = append(evs, ev{"sock/inet_sock_set_state", roleSockState})
 	}
 	for _, e := range evs {
@@ -190,9 +207,15 @@ func (s *Source) setup() error {
 		}
 	}
 	// Ring-buffer settings before enabling anything.
-	clock := "boot"
-	if err := writeFile(filepath.Join(s.inst, "trace_clock"), clock); err != nil {
-		return &source.OpError{Op: "ftrace: set trace clock", Err: err}
+	// The boot clock (CLOCK_BOOTTIME), as /proc start times; kernels
+	// before 4.19 have only mono (CLOCK_MONOTONIC).
+	s.clock = unix.CLOCK_BOOTTIME
+	if err := writeFile(filepath.Join(s.inst, "trace_clock"), "boot"); err != nil {
+		if err2 := writeFile(filepath.Join(s.inst, "trace_clock"), "mono"); err2 != nil {
+			return &source.OpError{Op: "ftrace: set trace clock", Err: errors.Join(err, err2)}
+		}
+		s.clock = unix.CLOCK_MONOTONIC
+		s.offset = clockOffset(s.clock)
 	}
 	// Wake readers on any data, not when half the buffer is full.
 	if err := writeFile(filepath.Join(s.inst, "buffer_percent"), "0"); err != nil {
@@ -378,7 +401,7 @@ func (s *Source) Next() (source.Event, error) {
 func (s *Source) drain() error {
 	var watermark uint64 = ^uint64(0)
 	for _, c := range s.cpus {
-		now := boottimeNow()
+		now := clockNow(s.clock)
 		if now < watermark {
 			watermark = now
 		}
@@ -747,6 +770,19 @@ func (s *Source) Close() error {
 	return s.teardown()
 }
 
+// removeProbes removes the kprobe events the source defined.
+func (s *Source) removeProbes() error {
+	var errs []error
+	kp := filepath.Join(s.cfg.root, "kprobe_events")
+	for _, p := range s.probes {
+		if err := writeFile(kp, kprobeRemoveLine(s.group, p)); err != nil {
+			errs = append(errs, &source.OpError{Op: "ftrace: remove kprobe", Err: err})
+		}
+	}
+	s.probes = nil
+	return errors.Join(errs...)
+}
+
 // teardown releases everything; s.mu is held (or s is not yet shared).
 func (s *Source) teardown() error {
 	if s.done {
@@ -772,14 +808,8 @@ func (s *Source) teardown() error {
 			errs = append(errs, err)
 		}
 	}
-	if len(s.probes) > 0 {
-		kp := filepath.Join(s.cfg.root, "kprobe_events")
-		for _, p := range s.probes {
-			if err := writeFile(kp, kprobeRemoveLine(s.group, p)); err != nil {
-				errs = append(errs, &source.OpError{Op: "ftrace: remove kprobe", Err: err})
-			}
-		}
-		s.probes = nil
+	if err := s.removeProbes(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.mounted {
 		if err := unix.Unmount(s.cfg.root, 0); err != nil && !errors.Is(err, unix.EBUSY) {
