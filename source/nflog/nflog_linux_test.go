@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/procwall/procwall/internal/privtest"
+	"github.com/procwall/procwall/netassoc"
 	"github.com/procwall/procwall/source"
 )
 
@@ -153,6 +155,30 @@ func TestAttributesFlows(t *testing.T) {
 		}
 		if pids := ss[fmt.Sprintf("%v %d", w.proto, w.local.Port())]; len(pids) != 1 || pids[0] != e.PID {
 			t.Errorf("ss -tunap says local port %v/%d is held by %v, nflog by %d", w.proto, w.local.Port(), pids, e.PID)
+		}
+	}
+	// Into the association index: each helper's outbound addresses.
+	x := netassoc.New()
+	for i := range evs {
+		x.RecordEvent(&evs[i])
+	}
+	for _, h := range []*helper{a, b} {
+		var want []netip.Addr
+		for _, w := range wants {
+			if w.pid == h.pid() {
+				want = append(want, w.dst.Addr())
+			}
+		}
+		slices.SortFunc(want, netip.Addr.Compare)
+		want = slices.Compact(want)
+		var id source.ProcID
+		for _, e := range evs {
+			if e.PID == h.pid() {
+				id = e.ID()
+			}
+		}
+		if got := x.Addrs(id); !slices.Equal(got, want) {
+			t.Errorf("index: Addrs(%v) = %v, want %v", id, got, want)
 		}
 	}
 	// Replies and accepted ends are not new outbound flows: every event

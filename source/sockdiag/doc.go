@@ -6,10 +6,14 @@
 // It dumps TCP and UDP sockets of both address families over
 // NETLINK_SOCK_DIAG (inet_diag), and maps each socket's inode to the
 // processes holding it by reading the links under /proc/<pid>/fd
-// ("socket:[<inode>]"). The inode → holder map is cached; a cached holder is
-// re-checked by reading its one fd link before it is used, so a socket inode
-// reused by the kernel after a close, or a pid reused by another process, is
-// never attributed from stale data. Sockets without an inode (time-wait,
+// ("socket:[<inode>]"). Two caches keep this cheap without trusting stale
+// data: a socket seen in an earlier snapshot (the same kernel cookie, which
+// is never reused) keeps its holders while each holder still runs with the
+// same start time, so a reused pid is not taken for the old process; and
+// the inode → fd map from the last /proc scan is used only after the cached
+// fd link is read again and still names the inode, so an inode the kernel
+// reused after a close is not taken for the old socket. Anything unknown or
+// stale triggers one rescan of /proc. Sockets without an inode (time-wait,
 // orphaned) or whose holder cannot be found are counted in [Stats] and never
 // guessed. Raw and ICMP sockets are not dumped: their inodes never enter the
 // map of an Internet socket (the wrong attribution OpenSnitch users met,

@@ -26,7 +26,13 @@ type Conn struct {
 	cfg    config
 	own    *owners
 	starts map[int]uint64 // per call
-	stats  Stats
+	// byCookie remembers the holders found for each socket of the last
+	// snapshot. A socket cookie is never reused while the system runs, so
+	// a socket seen again keeps its holders as long as each holder is
+	// alive with the same start time (one stat read per process, not one
+	// fd link per socket).
+	byCookie map[uint64][]source.ProcID
+	stats    Stats
 }
 
 // Dial opens a sock_diag netlink socket.
@@ -39,7 +45,7 @@ func Dial(opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, &source.OpError{Op: "dial sock_diag", Err: err}
 	}
-	return &Conn{nl: nl, cfg: cfg, own: newOwners(cfg.procRoot)}, nil
+	return &Conn{nl: nl, cfg: cfg, own: newOwners(cfg.procRoot), byCookie: map[uint64][]source.ProcID{}}, nil
 }
 
 // Close releases the netlink socket.
@@ -259,7 +265,6 @@ func (c *Conn) snapshot(seen map[seenKey]struct{}) ([]source.Event, map[seenKey]
 		kind source.Kind
 	}
 	var cands []cand
-	var inodes []uint64
 	for i := range all {
 		s := &all[i]
 		if s.peerless() || !(s.Proto == source.ProtoTCP && s.State.hasPeer() || s.Proto == source.ProtoUDP && s.State == Established) {
@@ -279,18 +284,34 @@ func (c *Conn) snapshot(seen map[seenKey]struct{}) ([]source.Event, map[seenKey]
 			continue
 		}
 		cands = append(cands, cand{s, k})
-		inodes = append(inodes, s.Inode)
 	}
 	c.starts = map[int]uint64{}
-	holders, err := c.own.resolve(inodes)
-	c.syncOwnerStats()
-	if err != nil {
-		return nil, nil, err
+	known := make(map[uint64][]source.ProcID, len(cands))
+	var inodes []uint64
+	for _, cd := range cands {
+		if ids, ok := c.byCookie[cd.s.Cookie]; ok && c.alive(ids) {
+			known[cd.s.Cookie] = ids
+			c.stats.Cached++
+			continue
+		}
+		inodes = append(inodes, cd.s.Inode)
+	}
+	var holders map[uint64][]int
+	if len(inodes) > 0 {
+		holders, err = c.own.resolve(inodes)
+		c.syncOwnerStats()
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 	evs := make([]source.Event, 0, len(cands))
 	for _, cd := range cands {
-		pids := holders[cd.s.Inode]
-		if len(pids) == 0 {
+		ids, ok := known[cd.s.Cookie]
+		if !ok {
+			ids = c.ids(holders[cd.s.Inode])
+			known[cd.s.Cookie] = ids
+		}
+		if len(ids) == 0 {
 			// Not marked seen: the next dump tries again.
 			c.stats.Unattributed++
 			continue
@@ -298,7 +319,7 @@ func (c *Conn) snapshot(seen map[seenKey]struct{}) ([]source.Event, map[seenKey]
 		if cur != nil {
 			cur[seenKey{cd.s.Cookie, cd.s.Dst}] = struct{}{}
 		}
-		for _, id := range c.ids(pids) {
+		for _, id := range ids {
 			evs = append(evs, source.Event{
 				Time:   now,
 				Kind:   cd.kind,
@@ -313,7 +334,30 @@ func (c *Conn) snapshot(seen map[seenKey]struct{}) ([]source.Event, map[seenKey]
 			})
 		}
 	}
+	// Keep holders of this dump's sockets only.
+	for k, ids := range known {
+		if len(ids) == 0 {
+			delete(known, k)
+		}
+	}
+	c.byCookie = known
 	return evs, cur, nil
+}
+
+// alive reports whether every process is running with the start time
+// given (memoised per call in c.starts).
+func (c *Conn) alive(ids []source.ProcID) bool {
+	for _, id := range ids {
+		st, ok := c.starts[id.PID]
+		if !ok {
+			st = startTime(c.cfg.procRoot, id.PID)
+			c.starts[id.PID] = st
+		}
+		if st == 0 || st != id.Start {
+			return false
+		}
+	}
+	return len(ids) > 0
 }
 
 func (c *Conn) syncOwnerStats() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/procwall/procwall/internal/privtest"
+	"github.com/procwall/procwall/netassoc"
 	"github.com/procwall/procwall/source"
 )
 
@@ -140,6 +141,38 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 	if st.Dumps != 1 || st.ProcScans != 1 {
 		t.Errorf("stats %+v", st)
 	}
+
+	// Into the association index: each helper's addresses, and the test
+	// process's accepted peers kept apart.
+	x := netassoc.New()
+	for i := range evs {
+		x.RecordEvent(&evs[i])
+	}
+	for _, h := range []*helper{a, b} {
+		var want []netip.Addr
+		for spec := range h.local {
+			_, _, dst := parseFlow(spec)
+			want = append(want, dst.Addr())
+		}
+		slices.SortFunc(want, netip.Addr.Compare)
+		want = slices.Compact(want)
+		id := source.ProcID{PID: h.pid(), Start: startTime("/proc", h.pid())}
+		if got := x.Addrs(id); !slices.Equal(got, want) {
+			t.Errorf("index: Addrs(%v) = %v, want %v", id, got, want)
+		}
+		for _, addr := range want {
+			if !slices.Contains(x.Procs(addr), id) {
+				t.Errorf("index: Procs(%v) = %v, lacks %v", addr, x.Procs(addr), id)
+			}
+		}
+	}
+	self := source.ProcID{PID: os.Getpid(), Start: startTime("/proc", os.Getpid())}
+	if got := x.Addrs(self); len(got) != 0 {
+		t.Errorf("index: the listener has outbound addresses %v", got)
+	}
+	if got := x.Inbound(self); len(got) != 4 {
+		t.Errorf("index: the listener has %d inbound peers %+v, want 4", len(got), got)
+	}
 }
 
 // TestSnapshotNoStaleAttribution: a process's connected UDP socket is seen,
@@ -172,16 +205,15 @@ func TestSnapshotNoStaleAttribution(t *testing.T) {
 		t.Fatalf("second snapshot %+v, want one event of %d from %v", evs, b.pid(), b.local[flow])
 	}
 	st := c.Stats()
-	if st.Verified != 0 && st.ProcScans < 2 {
+	if st.ProcScans != 2 || st.Cached != 0 {
 		t.Errorf("stats %+v: the new socket must come from a rescan", st)
 	}
-	// Unchanged: verified from the cache, no new scan.
-	scans := st.ProcScans
+	// Unchanged: holders known by cookie, no new scan.
 	if evs, err = c.Snapshot(); err != nil || len(evs) != 1 || evs[0].PID != b.pid() {
 		t.Fatalf("third snapshot %+v, %v", evs, err)
 	}
-	if st := c.Stats(); st.ProcScans != scans || st.Verified == 0 {
-		t.Errorf("unchanged sockets rescanned: %+v", st)
+	if st2 := c.Stats(); st2.ProcScans != st.ProcScans || st2.Cached != 1 {
+		t.Errorf("unchanged socket rescanned: %+v", st2)
 	}
 }
 

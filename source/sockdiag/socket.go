@@ -78,6 +78,7 @@ type Stats struct {
 	ProcScans    uint64 // full scans of /proc/*/fd
 	Verified     uint64 // cached holders re-checked and found valid
 	Stale        uint64 // cached holders found stale (fd closed, inode reused)
+	Cached       uint64 // sockets seen before whose holders were still running
 }
 
 // Option configures [Dial] and [NewSource].
