@@ -252,3 +252,26 @@ func TestManyAddresses(t *testing.T) {
 		t.Fatalf("kernel holds %d addresses after release", len(got))
 	}
 }
+
+// TestKernelRefusal: when the kernel refuses a change (here: the element
+// to delete was removed behind procwall's back) the error names it and
+// the configuration is unchanged.
+func TestKernelRefusal(t *testing.T) {
+	e, ns := newInNS(t)
+	ctx := context.Background()
+	if err := e.Block(ctx, enforce.Block{ID: "a", Addrs: addrs("198.51.100.2", "198.51.100.3")}); err != nil {
+		t.Fatal(err)
+	}
+	ns.MustRun("nft", "delete", "element", "inet", DefaultTable, Set4, "{ 198.51.100.3 }")
+	err := e.Release(ctx, "a")
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("Release after tampering: err = %v, want the kernel's ENOENT", err)
+	}
+	if bs, _ := e.Blocks(ctx); len(bs) != 1 {
+		t.Fatalf("failed Release changed the blocks: %v", bs)
+	}
+	// The whole batch was refused: 198.51.100.2 is still dropped.
+	if got, _ := kernelAddrs(ns); !slices.Equal(got, addrs("198.51.100.2")) {
+		t.Fatalf("kernel after refused batch: %v", got)
+	}
+}

@@ -4,6 +4,7 @@ package nft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -133,6 +134,7 @@ type backend struct {
 	conn  *nftables.Conn
 	table *nftables.Table
 	sets  [2]*nftables.Set // IPv4, IPv6
+	fast  *elemBatch
 }
 
 func (b *backend) optList() []Option {
@@ -148,8 +150,13 @@ func newBackend(o options) (*backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
+	fast, err := newElemBatch(o.netnsFd, o.table, o.chunk)
+	if err != nil {
+		conn.CloseLasting()
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
 	t := &nftables.Table{Name: o.table, Family: nftables.TableFamilyINet}
-	b := &backend{o: o, conn: conn, table: t}
+	b := &backend{o: o, conn: conn, table: t, fast: fast}
 	// Set IDs are chosen here rather than by the library, whose counter
 	// is shared by every connection.
 	b.sets[0] = &nftables.Set{Table: t, ID: 1, Name: Set4, KeyType: nftables.TypeIPAddr}
@@ -178,7 +185,9 @@ func bigBuffers(c *netlink.Conn) error {
 	return serr
 }
 
-func (b *backend) Close() error { return b.conn.CloseLasting() }
+func (b *backend) Close() error {
+	return errors.Join(b.fast.Close(), b.conn.CloseLasting())
+}
 
 // Sync makes the table hold exactly cfg. When the table's sets, chains and
 // rules are procwall's as configured, only the set elements that differ
@@ -428,11 +437,26 @@ func (b *backend) Apply(add, del []netip.Addr, _ *enforce.Config) error {
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	if err := b.queue(add, del); err != nil {
-		return err
-	}
-	if err := b.conn.Flush(); err != nil {
+	if err := b.fast.apply(byFamily(add), byFamily(del), [2]string{Set4, Set6}); err != nil {
 		return fmt.Errorf("update sets of table inet %s: %w", b.table.Name, err)
 	}
 	return nil
+}
+
+func byFamily(as []netip.Addr) [2][]netip.Addr {
+	n4 := 0
+	for _, a := range as {
+		if a.Is4() {
+			n4++
+		}
+	}
+	out := [2][]netip.Addr{make([]netip.Addr, 0, n4), make([]netip.Addr, 0, len(as)-n4)}
+	for _, a := range as {
+		if a.Is4() {
+			out[0] = append(out[0], a)
+		} else {
+			out[1] = append(out[1], a)
+		}
+	}
+	return out
 }
