@@ -51,9 +51,15 @@
 // programs' messages) are counted in [Stats].OtherLines and skipped.
 //
 // With [FormatAuto] (the default) each input's format is detected from its
-// first record: a JSON object with a "type" member is native, one with an
-// event id member or a line with an XML <Event> is Sysmon, anything else is
-// read as native (and so reported as a bad line).
+// first record: a JSON object with a "type" member is native; one with an
+// event id member (EventID, eventnum) or an "Event" object, or a line with
+// an XML <Event>, declaration or <Events> tag, is Sysmon. Lines that decide
+// nothing (other programs' syslog lines at the top of a syslog file) are
+// held back, up to 256 of them, until a record decides; if none does the
+// input is read as native, whose parser reports the lines.
+//
+// Sysmon's User is a name (or a domain\name); Event has no field for a user
+// name, so only a numeric User, or "root", sets UID.
 //
 // # Bad input, strict and lenient
 //
@@ -91,8 +97,10 @@
 //
 // # Lifecycle, concurrency and privileges
 //
-// Reading streams: memory is bounded by the longest line (8 MiB at most)
-// and, in lenient mode, the kept errors. The package starts no goroutines.
+// Reading streams (1 GB traces are fine): memory is bounded by the longest
+// line or multi-line XML event (8 MiB at most; longer ones are
+// [ErrLineTooLong] errors) and, in lenient mode, by the kept errors. Work
+// is linear in the input, also for XML events spanning many lines. The package starts no goroutines.
 // A [Reader]'s Next must be called from one goroutine at a time; Close,
 // Stats and Errors are safe from any goroutine, and Close makes Next return
 // an error matching os.ErrClosed. Reading files needs no privileges beyond

@@ -18,8 +18,10 @@ import (
 // started on an earlier line and has not ended yet.
 type sysmonState struct {
 	open    bool   // an <Event> is being accumulated
-	acc     []byte // from its "<Event" on, lines joined by '\n'
-	accLine int    // the line acc[0] is on
+	buf     []byte // lines joined by '\n'; the open event starts at buf[off]
+	off     int
+	accLine int // the line buf[off] is on
+	scan    int // buf[off+1 : off+scan] holds no event start or end
 }
 
 func (s *sysmonState) accumulating() bool { return s.open }
@@ -34,8 +36,12 @@ var (
 func (d *lineDecoder) sysmonLine(line []byte) {
 	s := &d.sys
 	if s.open {
-		s.acc = append(s.acc, '\n')
-		s.acc = append(s.acc, line...)
+		if s.off > 0 {
+			s.buf = s.buf[:copy(s.buf, s.buf[s.off:])]
+			s.off = 0
+		}
+		s.buf = append(s.buf, '\n')
+		s.buf = append(s.buf, line...)
 		d.drainXML()
 		return
 	}
@@ -57,8 +63,8 @@ func (d *lineDecoder) sysmonLine(line []byte) {
 		return
 	}
 	s.open = true
-	s.acc = append(s.acc[:0], t[i:]...)
-	s.accLine = d.line
+	s.buf = append(s.buf[:0], t[i:]...)
+	s.off, s.scan, s.accLine = 0, 1, d.line
 	d.drainXML()
 }
 
@@ -69,34 +75,42 @@ func xmlNoise(t []byte) bool {
 		bytes.Equal(t, []byte("</Events>")) || bytes.HasPrefix(t, []byte("<Events "))
 }
 
-// drainXML parses every complete event at the start of the accumulated
-// text; s.acc always starts with "<Event".
+// drainXML parses every complete event at the start of the open text,
+// which always starts with "<Event". It searches only what was not searched
+// before (with an overlap for a tag split across lines) and never moves
+// bytes, so its cost is linear in the input.
 func (d *lineDecoder) drainXML() {
 	s := &d.sys
 	for s.open {
-		end := bytes.Index(s.acc, eventEnd)
-		if nxt := indexEventStart(s.acc[1:]); nxt >= 0 && (end < 0 || nxt+1 < end) {
+		a := s.buf[s.off:]
+		from := max(1, s.scan-len(eventEnd))
+		end := bytes.Index(a[from:], eventEnd)
+		if end >= 0 {
+			end += from
+		}
+		if nxt := indexEventStart(a[from:]); nxt >= 0 && (end < 0 || nxt+from < end) {
 			d.fail(s.accLine, &malformedError{"XML", errors.New("<Event> not closed before the next <Event>")})
-			d.shift(nxt + 1)
+			d.shift(nxt + from)
 			continue
 		}
 		if end < 0 {
-			if len(s.acc) > d.maxLine {
+			s.scan = len(a)
+			if len(a) > d.maxLine {
 				d.fail(s.accLine, fmt.Errorf("%w: <Event> not closed within %d bytes", ErrLineTooLong, d.maxLine))
 				d.closeAcc()
 			}
 			return
 		}
 		n := end + len(eventEnd)
-		d.xmlEvent(s.acc[:n], s.accLine)
-		rest := s.acc[n:]
+		d.xmlEvent(a[:n], s.accLine)
+		rest := a[n:]
 		j := indexEventStart(rest)
 		junk := rest
 		if j >= 0 {
 			junk = rest[:j]
 		}
 		if tj := trimSpace(junk); len(tj) > 0 && !xmlNoise(tj) {
-			d.fail(s.accLine+bytes.Count(s.acc[:n], []byte{'\n'}),
+			d.fail(s.accLine+bytes.Count(a[:n], []byte{'\n'}),
 				&malformedError{"XML", fmt.Errorf("unexpected text after </Event>: %q", clip(tj))})
 		}
 		if j < 0 {
@@ -107,18 +121,20 @@ func (d *lineDecoder) drainXML() {
 	}
 }
 
-// shift drops the first k bytes of the accumulated text.
+// shift drops the first k bytes of the open text.
 func (d *lineDecoder) shift(k int) {
 	s := &d.sys
-	s.accLine += bytes.Count(s.acc[:k], []byte{'\n'})
-	s.acc = s.acc[:copy(s.acc, s.acc[k:])]
+	s.accLine += bytes.Count(s.buf[s.off:s.off+k], []byte{'\n'})
+	s.off += k
+	s.scan = 1
 }
 
 func (d *lineDecoder) closeAcc() {
-	d.sys.open = false
-	d.sys.acc = d.sys.acc[:0]
-	if cap(d.sys.acc) > 1<<20 {
-		d.sys.acc = nil
+	s := &d.sys
+	s.open = false
+	s.buf, s.off = s.buf[:0], 0
+	if cap(s.buf) > 1<<20 {
+		s.buf = nil
 	}
 }
 
