@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/procwall/procwall/source"
 )
@@ -172,5 +175,55 @@ func TestParseStat(t *testing.T) {
 		if _, _, err := parseStat([]byte(bad)); err == nil {
 			t.Errorf("parseStat(%q): no error", bad)
 		}
+	}
+}
+
+// TestCleanStale runs the stale clean-up over a plain directory laid out
+// like tracefs: instances of a dead owner and of a reused pid go, those of
+// a live owner stay, and the dead owner's kprobes are removed with
+// "-:group/event" lines appended to kprobe_events (never truncated).
+func TestCleanStale(t *testing.T) {
+	root := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID, me := dead.Process.Pid, os.Getpid()
+	mk := func(name string, mtime time.Time) {
+		p := filepath.Join(root, "instances", name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if !mtime.IsZero() {
+			if err := os.Chtimes(p, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk(fmt.Sprintf("procwall-%d-aa", deadPID), time.Time{})
+	mk(fmt.Sprintf("procwall-%d-bb", me), time.Time{})                       // live owner
+	mk(fmt.Sprintf("procwall-%d-cc", me), time.Now().Add(-365*24*time.Hour)) // made before this process started: pid reused
+	mk("someone-else", time.Time{})                                          // not procwall's
+	kprobes := fmt.Sprintf("p:procwall_%d_aa/tcp4_connect tcp_v4_connect\np:procwall_%d_bb/tcp4_connect tcp_v4_connect\np:kprobes/x do_x\n", deadPID, me)
+	kp := filepath.Join(root, "kprobe_events")
+	if err := os.WriteFile(kp, []byte(kprobes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := offlineSource(t, "/proc")
+	removed, err := cleanStale(root, s.proc, clockOffset(unix.CLOCK_BOOTTIME), s.cfg.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := os.ReadDir(filepath.Join(root, "instances"))
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	if fmt.Sprint(names) != fmt.Sprintf("[procwall-%d-bb someone-else]", me) {
+		t.Errorf("instances left: %v (removed %v)", names, removed)
+	}
+	b, _ := os.ReadFile(kp)
+	if want := kprobes + fmt.Sprintf("-:procwall_%d_aa/tcp4_connect", deadPID); string(b) != want {
+		t.Errorf("kprobe_events:\n%s\nwant\n%s", b, want)
 	}
 }

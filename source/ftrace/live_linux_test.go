@@ -310,8 +310,18 @@ func ownKprobes(t *testing.T, pid int) []string {
 	return out
 }
 
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
 func TestLeftoversAfterClose(t *testing.T) {
 	requireTracefs(t)
+	fds := countFDs(t)
 	s, err := Open()
 	if err != nil {
 		t.Fatal(err)
@@ -349,6 +359,9 @@ func TestLeftoversAfterClose(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+	if n := countFDs(t); n != fds {
+		t.Fatalf("%d file descriptors open after Close, %d before Open", n, fds)
 	}
 }
 
