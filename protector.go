@@ -42,6 +42,8 @@ type config struct {
 	reapInterval time.Duration
 	resync       func() ([]proctree.Observed, error)
 	queue        int
+	assessor     risk.Assessor
+	assessEvery  time.Duration
 }
 
 // WithSources adds event sources. Run reads each in a goroutine of its own
@@ -123,6 +125,19 @@ func WithResync(f func() ([]proctree.Observed, error)) Option {
 	return func(c *config) error { c.resync = f; return nil }
 }
 
+// WithAssessor sets an Assessor that Run calls every interval (wall time)
+// for each active block; a safe answer releases the block with a release
+// record, exactly as a safe assessment event would.
+func WithAssessor(a risk.Assessor, every time.Duration) Option {
+	return func(c *config) error {
+		if a == nil || every <= 0 {
+			return fmt.Errorf("procwall: WithAssessor: need an assessor and an interval > 0, have %v and %s", a, every)
+		}
+		c.assessor, c.assessEvery = a, every
+		return nil
+	}
+}
+
 // Metrics is a snapshot of a Protector's counters and sizes.
 type Metrics struct {
 	Events      map[string]uint64 // events applied, per source name
@@ -150,6 +165,8 @@ type Protector struct {
 	assoc   *netassoc.Index
 	contain *risk.Containment
 	enf     enforce.Enforcer
+
+	sourcesDone chan struct{} // closed when every source is exhausted
 
 	mu       sync.Mutex // serialises handling
 	lastReap time.Time
@@ -246,14 +263,21 @@ func (p *Protector) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan sourced, p.cfg.queue)
-	var wg sync.WaitGroup
+	var wg, srcWG sync.WaitGroup
+	p.sourcesDone = make(chan struct{})
 	for _, s := range p.cfg.sources {
 		wg.Add(1)
+		srcWG.Add(1)
 		go func() {
 			defer wg.Done()
+			defer srcWG.Done()
 			p.pump(ctx, s, ch)
 		}()
 	}
+	go func() {
+		srcWG.Wait()
+		close(p.sourcesDone)
+	}()
 	// Closing the sources unblocks their Next when ctx ends.
 	stop := context.AfterFunc(ctx, func() {
 		for _, s := range p.cfg.sources {
@@ -261,6 +285,13 @@ func (p *Protector) Run(ctx context.Context) error {
 		}
 	})
 	defer stop()
+	if p.cfg.assessor != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.assessLoop(ctx)
+		}()
+	}
 	go func() {
 		wg.Wait()
 		close(ch)
@@ -283,6 +314,56 @@ func (p *Protector) Run(ctx context.Context) error {
 		s.Close()
 	}
 	return firstErr
+}
+
+// assessLoop asks the assessor about every active block on each tick and
+// releases what it says is safe. It ends with ctx, or when every source is
+// exhausted.
+func (p *Protector) assessLoop(ctx context.Context) {
+	tk := time.NewTicker(p.cfg.assessEvery)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.sourcesDone:
+			return
+		case <-tk.C:
+		}
+		for _, b := range p.ActiveBlocks() {
+			safe, reason, err := p.cfg.assessor.Assess(ctx, b)
+			if err != nil {
+				p.log.Warn("assessor failed", "block", b.ID, "err", err)
+				continue
+			}
+			if !safe {
+				continue
+			}
+			if reason == "" {
+				reason = "assessor found it safe"
+			}
+			if _, err := p.Assess(ctx, risk.Assessment{Time: time.Now().UTC(), Process: b.Target, Safe: true, Reason: reason}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Release removes one active block by ID (a manual release), releases it
+// in the enforcer and returns the release record (also given to the hook).
+func (p *Protector) Release(ctx context.Context, blockID, reason string) (risk.Decision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, err := p.contain.Release(blockID, time.Now().UTC(), reason)
+	if err != nil {
+		return risk.Decision{}, fmt.Errorf("procwall: release: %w", err)
+	}
+	if err := p.enf.Release(ctx, blockID); err != nil && !errors.Is(err, enforce.ErrNotFound) {
+		p.enfFailed("release", blockID, err)
+		d.Reason += fmt.Sprintf(" (enforcer %s failed to release: %v)", p.enf.Name(), err)
+	}
+	p.emit(&d)
+	return d, nil
 }
 
 // pump reads one source until it ends, sending events (and a fatal error)

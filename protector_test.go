@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/procwall/procwall/enforce/dryrun"
 	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/risk"
+	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/replay"
 )
 
@@ -439,5 +441,103 @@ func TestReportAPI(t *testing.T) {
 	m := p.Metrics()
 	if m.Decisions["block"] != 1 || m.Decisions["release"] != 1 || m.Events["api"] == 0 {
 		t.Fatalf("metrics %+v", m)
+	}
+}
+
+func TestManualRelease(t *testing.T) {
+	var res result
+	res.enf = dryrun.New()
+	p, err := procwall.New(procwall.WithEnforcer(res.enf),
+		procwall.WithRecordHook(func(r procwall.Record) { res.recs = append(res.recs, r.(*risk.Decision)) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.p = p
+	for _, e := range webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "x").Events() {
+		if err := p.Handle(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocks := res.p.ActiveBlocks()
+	if len(blocks) != 1 {
+		t.Fatalf("blocks %v", blocks)
+	}
+	d, err := res.p.Release(context.Background(), blocks[0].ID, "operator: false positive")
+	if err != nil || d.Action != "release" || d.Reason != "operator: false positive" || len(d.Addrs) != 2 {
+		t.Fatalf("Release = %+v, %v", d, err)
+	}
+	if len(res.enf.Dropped()) != 0 || len(res.p.ActiveBlocks()) != 0 {
+		t.Fatalf("still blocked: %v", res.enf.Dropped())
+	}
+	if _, err := res.p.Release(context.Background(), blocks[0].ID, ""); !errors.Is(err, enforce.ErrNotFound) {
+		t.Fatalf("second release: %v, want ErrNotFound", err)
+	}
+	if last := res.recs[len(res.recs)-1]; last.Action != "release" || last.Block != blocks[0].ID {
+		t.Fatalf("hook did not get the release record: %+v", last)
+	}
+}
+
+// blockingSource yields its events, then blocks until closed.
+type blockingSource struct {
+	*replay.Reader
+	done chan struct{}
+}
+
+func (b *blockingSource) Next() (source.Event, error) {
+	ev, err := b.Reader.Next()
+	if err == nil {
+		return ev, nil
+	}
+	<-b.done
+	return source.Event{}, os.ErrClosed
+}
+
+func (b *blockingSource) Close() error {
+	select {
+	case <-b.done:
+	default:
+		close(b.done)
+	}
+	return nil
+}
+
+func TestAssessorReleases(t *testing.T) {
+	src := &blockingSource{Reader: webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "x").Source(),
+		done: make(chan struct{})}
+	asked := make(chan enforce.Block, 10)
+	assessor := risk.AssessorFunc(func(ctx context.Context, b enforce.Block) (bool, string, error) {
+		asked <- b
+		return b.Target.PID == 100, "scan clean", nil
+	})
+	released := make(chan *risk.Decision, 10)
+	p, err := procwall.New(procwall.WithSources(src), procwall.WithAssessor(assessor, 10*time.Millisecond),
+		procwall.WithRecordHook(func(r procwall.Record) {
+			if d := r.(*risk.Decision); d.Action == "release" {
+				released <- d
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case d := <-released:
+		if d.TargetPID != 100 || !strings.Contains(d.Reason, "nginx (100) assessed safe") || d.Report != "scan clean" {
+			t.Fatalf("release record %+v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("assessor never released the block")
+	}
+	if b := <-asked; b.Target.PID != 100 || b.Risk.PID != 231 {
+		t.Fatalf("assessor asked about %+v", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(p.ActiveBlocks()) != 0 {
+		t.Fatal("block still active")
 	}
 }

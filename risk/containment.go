@@ -381,6 +381,26 @@ func (c *Containment) Assess(a Assessment) []Decision {
 	return out
 }
 
+// Release removes one active block by ID (a manual release) and returns its
+// release record, with the addresses no longer blocked after it.
+func (c *Containment) Release(id string, now time.Time, reason string) (Decision, error) {
+	freed, b, err := c.ledger.Remove(id)
+	if err != nil {
+		return Decision{}, err
+	}
+	if reason == "" {
+		reason = "released by request"
+	}
+	d := Decision{
+		Time: now, Action: ActionRelease, TargetPID: b.Target.PID, Target: b.TargetKind,
+		Addrs: addrStrings(enforce.SortAddrs(freed)), Reason: reason, Enforcer: c.enforcer, Block: b.ID,
+	}
+	if tp, ok := c.tree.Get(b.Target); ok {
+		d.TargetStart = tp.KnownStart()
+	}
+	return d, nil
+}
+
 // Expire removes blocks whose timeout passed at now and returns their
 // release records.
 func (c *Containment) Expire(now time.Time) []Decision {
