@@ -233,11 +233,13 @@ func TestLiveTracepoints(t *testing.T) {
 	}
 	childPID.Store(int64(cmd.Process.Pid))
 	child := cmd.Process.Pid
+	// Reap the child only after its events arrived: until then it stays
+	// in /proc (as a zombie once exited), so its start time is readable
+	// however slowly this machine runs the reader.
+	evs := wait()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("helper: %v: %s", err, out)
 	}
-
-	evs := wait()
 	var mine []string
 	for _, ev := range evs {
 		if ev.PID == child {
