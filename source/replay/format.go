@@ -12,7 +12,7 @@ type Format uint8
 // Trace formats.
 const (
 	// FormatAuto detects the format of each input from its first record
-	// (the first line that is neither blank nor a # comment).
+	// that decides it (see the package documentation).
 	FormatAuto Format = iota
 	// FormatNative is procwall's JSON-lines format (spec/events.md).
 	FormatNative

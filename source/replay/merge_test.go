@@ -172,3 +172,52 @@ func TestMergeMixedFormats(t *testing.T) {
 		t.Errorf("kinds %v, want %v", kinds, want)
 	}
 }
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n > 0 {
+		f.n--
+		return copy(p, nat("1", "1")), nil
+	}
+	return 0, errors.New("disk on fire")
+}
+
+// TestConcurrentStatsErrors reads while another goroutine polls Stats and
+// Errors (run with -race), and checks that a read error ends reading and is
+// reported.
+func TestConcurrentStatsErrors(t *testing.T) {
+	r := Merge(New("bad", strings.NewReader(strings.Repeat("x\n"+nat("2", "2"), 200)), WithLenient(true)),
+		New("fail", &failingReader{n: 50}, WithLenient(true)))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = r.Stats()
+				_ = r.Errors()
+			}
+		}
+	}()
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		_, err = r.Next()
+	}
+	close(stop)
+	<-done
+	var oe *source.OpError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "fail") {
+		t.Fatalf("read error %v, want an OpError naming the input", err)
+	}
+	if _, err2 := r.Next(); err2 != err {
+		t.Errorf("error not sticky: %v", err2)
+	}
+	errs := r.Errors()
+	if len(errs) == 0 || errs[len(errs)-1] != err {
+		t.Errorf("Errors() does not end with the read error: %v", errs)
+	}
+}

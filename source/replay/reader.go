@@ -103,7 +103,10 @@ type decoder interface {
 type Reader struct {
 	inputs []*input
 	closed atomic.Bool
-	err    error // sticky error that ended reading
+	err    error // sticky error that ended reading; Next's goroutine only
+
+	mu    sync.Mutex
+	fatal error // err when it is not a *ParseError, for Errors
 }
 
 var errClosed = fmt.Errorf("replay: %w", os.ErrClosed)
@@ -150,8 +153,8 @@ func Open(paths []string, opts ...Option) (*Reader, error) {
 // streaming k-way merge holding one look-ahead event per input. Ties keep
 // input order (rs in argument order, and each Reader's own inputs in
 // theirs). Each input keeps its own format and strict/lenient mode. The
-// merged Reader takes over rs: use only it afterwards; closing it closes
-// them.
+// merged Reader takes over rs: merge them before reading from them, use
+// only the merged Reader afterwards; closing it closes them.
 func Merge(rs ...*Reader) *Reader {
 	m := &Reader{}
 	for _, r := range rs {
@@ -185,6 +188,12 @@ func (r *Reader) Next() (source.Event, error) {
 					return source.Event{}, errClosed
 				}
 				r.err = err
+				var pe *ParseError
+				if !errors.As(err, &pe) {
+					r.mu.Lock()
+					r.fatal = err
+					r.mu.Unlock()
+				}
 				return source.Event{}, err
 			}
 		}
@@ -265,12 +274,11 @@ func (r *Reader) Errors() []error {
 		out = append(out, in.errs...)
 		in.mu.Unlock()
 	}
-	if r.err != nil {
-		var pe *ParseError
-		if !errors.As(r.err, &pe) {
-			out = append(out, r.err)
-		}
+	r.mu.Lock()
+	if r.fatal != nil {
+		out = append(out, r.fatal)
 	}
+	r.mu.Unlock()
 	return out
 }
 
