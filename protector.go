@@ -44,6 +44,8 @@ type config struct {
 	queue        int
 	assessor     risk.Assessor
 	assessEvery  time.Duration
+	rulesVersion func() string
+	eventHook    func(src string, ev *source.Event)
 }
 
 // WithSources adds event sources. Run reads each in a goroutine of its own
@@ -138,6 +140,20 @@ func WithAssessor(a risk.Assessor, every time.Duration) Option {
 	}
 }
 
+// WithEventHook sets a function called with every event the Protector
+// applies (from sources, Handle and Submit), in order, before it is
+// applied — for recording what a live run saw, in the native trace format,
+// so it can be replayed. It must not call back into the Protector.
+func WithEventHook(f func(src string, ev *source.Event)) Option {
+	return func(c *config) error { c.eventHook = f; return nil }
+}
+
+// WithRulesVersion tells the Protector how to learn the active rule
+// bundle's version, for its metrics.
+func WithRulesVersion(f func() string) Option {
+	return func(c *config) error { c.rulesVersion = f; return nil }
+}
+
 // Metrics is a snapshot of a Protector's counters and sizes.
 type Metrics struct {
 	Events      map[string]uint64 // events applied, per source name
@@ -149,6 +165,9 @@ type Metrics struct {
 	Tree        proctree.Stats
 	Assoc       netassoc.Stats
 	ActiveBlock int
+	// RulesVersion is the active rule bundle's version (see
+	// WithRulesVersion), or "".
+	RulesVersion string
 }
 
 // Protector composes sources, the process tree, the association index,
@@ -305,7 +324,7 @@ func (p *Protector) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := p.handle(ctx, m.src, m.ev); err != nil && firstErr == nil && !errors.Is(err, context.Canceled) {
+		if err := p.handle(ctx, m.src, m.ev, nil); err != nil && firstErr == nil && !errors.Is(err, context.Canceled) {
 			firstErr = err
 			cancel()
 		}
@@ -422,28 +441,39 @@ func (p *Protector) noteLoss(name string, err error) {
 // events go to containment. It returns an error only when the enforcer
 // fails in a way the records cannot express, or ctx ends.
 func (p *Protector) Handle(ctx context.Context, ev source.Event) error {
-	return p.handle(ctx, "api", ev)
+	return p.handle(ctx, "api", ev, nil)
 }
 
-func (p *Protector) handle(ctx context.Context, src string, ev source.Event) error {
+// Submit applies one event like Handle and returns the decision records it
+// produced (for risk and assess events; none for others).
+func (p *Protector) Submit(ctx context.Context, ev source.Event) ([]risk.Decision, error) {
+	var out []risk.Decision
+	err := p.handle(ctx, "api", ev, &out)
+	return out, err
+}
+
+func (p *Protector) handle(ctx context.Context, src string, ev source.Event, out *[]risk.Decision) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mmu.Lock()
 	p.events[src]++
 	p.mmu.Unlock()
+	if p.cfg.eventHook != nil {
+		p.cfg.eventHook(src, &ev)
+	}
 	switch ev.Kind {
 	case source.KindRisk:
 		if err := ev.Validate(); err != nil {
 			return p.emitInvalid(ev, err)
 		}
 		p.tick(ctx, ev.Time)
-		return p.report(ctx, risk.Report{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Level: ev.Level, Reason: ev.Reason})
+		return p.reportInto(ctx, risk.Report{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Level: ev.Level, Reason: ev.Reason}, out)
 	case source.KindAssess:
 		if err := ev.Validate(); err != nil {
 			return p.emitInvalid(ev, err)
 		}
 		p.tick(ctx, ev.Time)
-		return p.assess(ctx, risk.Assessment{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Safe: ev.Safe, Reason: ev.Reason})
+		return p.assessInto(ctx, risk.Assessment{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Safe: ev.Safe, Reason: ev.Reason}, out)
 	}
 	if err := p.tree.Apply(ev); err != nil {
 		p.mmu.Lock()
@@ -512,10 +542,6 @@ func (p *Protector) Report(ctx context.Context, r risk.Report) ([]risk.Decision,
 	return out, err
 }
 
-func (p *Protector) report(ctx context.Context, r risk.Report) error {
-	return p.reportInto(ctx, r, nil)
-}
-
 func (p *Protector) reportInto(ctx context.Context, r risk.Report, out *[]risk.Decision) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
@@ -547,10 +573,6 @@ func (p *Protector) Assess(ctx context.Context, a risk.Assessment) ([]risk.Decis
 	var out []risk.Decision
 	err := p.assessInto(ctx, a, &out)
 	return out, err
-}
-
-func (p *Protector) assess(ctx context.Context, a risk.Assessment) error {
-	return p.assessInto(ctx, a, nil)
 }
 
 func (p *Protector) assessInto(ctx context.Context, a risk.Assessment, out *[]risk.Decision) error {
@@ -597,6 +619,9 @@ func (p *Protector) Metrics() Metrics {
 	p.mmu.Unlock()
 	m.Tree = p.tree.Stats()
 	m.Assoc = p.assoc.Stats()
+	if p.cfg.rulesVersion != nil {
+		m.RulesVersion = p.cfg.rulesVersion()
+	}
 	p.mu.Lock()
 	m.ActiveBlock = len(p.contain.Active())
 	p.mu.Unlock()
