@@ -262,7 +262,7 @@ func (c *Chains) Flag(n Node, t time.Time, reason string) (string, error) {
 		}
 		conf, from := 1.0, o
 		hop := 1
-		for anc := p.parent; anc != nil && hop <= c.cfg.UpstreamDepth; anc = anc.parent {
+		for anc := p.parent; anc != nil && hop <= c.cfg.UpstreamDepth && len(ch.nodes) < c.cfg.MaxNodes; anc = anc.parent {
 			conf *= c.cfg.UpstreamWeight
 			u := &cnode{p: anc, role: RoleUpstream, hop: hop, from: from, conf: conf, window: ch.base, base: true,
 				ev: []Evidence{{Kind: "ancestor", Time: nsTime(anc.forked), From: from.label(),
@@ -276,7 +276,7 @@ func (c *Chains) Flag(n Node, t time.Time, reason string) (string, error) {
 		since := ts - int64(c.cfg.Lookback+1)*int64(c.cfg.Window)
 		for _, u := range slices.Clone(ch.nodes) {
 			for _, e := range u.p.assocs {
-				if !e.inbound || e.last < since || e.first > ts || ch.byA[e.a] != nil {
+				if !e.inbound || e.last < since || e.first > ts || ch.byA[e.a] != nil || len(ch.nodes) >= c.cfg.MaxNodes {
 					continue
 				}
 				ch.add(&cnode{a: e.a, role: RoleUpstream, hop: u.hop + 1, from: u, conf: u.conf * c.cfg.UpstreamWeight,

@@ -202,6 +202,7 @@ type Graph struct {
 	cfg    graphConfig
 	procs  map[source.ProcID]*pnode
 	live   map[int]*pnode
+	latest map[int]*pnode // the most recent process with each pid, alive or not
 	guids  map[string]*pnode
 	addrs  map[netip.Addr]*anode
 	assocs map[assocKey]*assoc
@@ -222,6 +223,7 @@ func NewGraph(opts ...GraphOption) *Graph {
 		cfg:    c,
 		procs:  make(map[source.ProcID]*pnode),
 		live:   make(map[int]*pnode),
+		latest: make(map[int]*pnode),
 		guids:  make(map[string]*pnode),
 		addrs:  make(map[netip.Addr]*anode),
 		assocs: make(map[assocKey]*assoc),
@@ -332,11 +334,9 @@ func (g *Graph) Note(b Behaviour) error {
 			return fmt.Errorf("risk graph: note %v: pid must be > 0, have %d", b.Kind, b.Node.Proc.PID)
 		}
 		g.advance(ts)
-		n := g.find(b.Node.Proc.PID, b.Node.Proc.Start, "")
+		n := g.lookup(b.Node.Proc)
 		if n == nil {
-			if n = g.procs[b.Node.Proc]; n == nil {
-				n = g.newProc(b.Node.Proc.PID, b.Node.Proc.Start, "", ts)
-			}
+			n = g.newProc(b.Node.Proc.PID, b.Node.Proc.Start, "", ts)
 		}
 		n.beh = g.addBehaviour(n.beh, rec)
 	case NodeAddr:
@@ -413,14 +413,19 @@ func (g *Graph) find(pid int, start uint64, guid string) *pnode {
 }
 
 // lookup resolves a process node for queries: exact identity, else the
-// live process, else nil.
+// live process with that pid, else the most recent exited one, else nil.
 func (g *Graph) lookup(id source.ProcID) *pnode {
 	if id.Start != 0 {
 		return g.procs[id]
 	}
-	return g.live[id.PID]
+	if n := g.live[id.PID]; n != nil {
+		return n
+	}
+	return g.latest[id.PID]
 }
 
+// procFor resolves the process an event names, as lookup does (a report
+// may arrive after the process exited), creating it when unknown.
 func (g *Graph) procFor(ev *source.Event, ts int64) *pnode {
 	if n := g.find(ev.PID, ev.Start, ev.GUID); n != nil {
 		return n
@@ -429,6 +434,8 @@ func (g *Graph) procFor(ev *source.Event, ts int64) *pnode {
 		if n := g.procs[ev.ID()]; n != nil {
 			return n
 		}
+	} else if n := g.latest[ev.PID]; n != nil && ev.GUID == "" {
+		return n
 	}
 	return g.newProc(ev.PID, ev.Start, ev.GUID, ts)
 }
@@ -467,6 +474,7 @@ func (g *Graph) newProc(pid int, start uint64, guid string, ts int64) *pnode {
 	}
 	g.procs[n.id] = n
 	g.live[pid] = n
+	g.latest[pid] = n
 	if guid != "" {
 		g.guids[guid] = n
 	}
@@ -587,6 +595,9 @@ func (g *Graph) Prune(now time.Time) {
 		delete(g.procs, id)
 		if g.live[id.PID] == n {
 			delete(g.live, id.PID)
+		}
+		if g.latest[id.PID] == n {
+			delete(g.latest, id.PID)
 		}
 	}
 	for guid, n := range g.guids {

@@ -119,3 +119,23 @@ func TestGraphRetentionAndCap(t *testing.T) {
 		t.Errorf("behaviours %+v, want the 2 newest", p.beh)
 	}
 }
+
+func TestGraphLateReport(t *testing.T) {
+	// A detector's report arriving after the process exited names the
+	// exited process, not a new one.
+	b := replay.NewBuilder(t0)
+	b.Fork(231, 100).Exec(231, "/bin/sh").Connect(231, "tcp", "203.0.113.9:80").Exit(231, 0).
+		After(time.Second).Risk(231, "high", "late report")
+	g := feed(t, b)
+	if s := g.Stats(); s.Processes != 2 {
+		t.Fatalf("processes %d, want 2 (100, 231)", s.Processes)
+	}
+	p := g.lookup(source.ProcID{PID: 231})
+	if p == nil || p.exited == 0 || len(p.beh) != 1 || p.name != "sh" {
+		t.Fatalf("231 = %+v", p)
+	}
+	w := newWarner(t, g, nil)
+	if _, warns, err := w.Assess(AddrNode(netip.MustParseAddr("203.0.113.9")), g.Now()); err != nil || !warns {
+		t.Errorf("address of the late-reported process not warned: %v %v", warns, err)
+	}
+}
