@@ -302,7 +302,7 @@ func hook(ipt *goipt.IPTables, from, to string) error {
 }
 
 // Apply deletes and appends rules in one transaction per family.
-func (b *backend) Apply(add, del []netip.Addr, _ *enforce.Config) error {
+func (b *backend) Apply(add, del, _ []netip.Addr, _ *enforce.Config) error {
 	return b.do(func() error {
 		for _, v6 := range []bool{false, true} {
 			a, d := familyAddrs(add, v6), familyAddrs(del, v6)

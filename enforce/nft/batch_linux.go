@@ -86,8 +86,13 @@ func (e *elemBatch) close(off int) error {
 	return nil
 }
 
-// elems appends one NEWSETELEM or DELSETELEM message.
-func (e *elemBatch) elems(typ uint16, set string, addrs []netip.Addr) error {
+// nftMsgDestroySetElem deletes set elements without failing on missing
+// ones (NFT_MSG_DESTROYSETELEM, Linux 6.3).
+const nftMsgDestroySetElem = 0x1e
+
+// elems appends one NEWSETELEM, DELSETELEM or DESTROYSETELEM message.
+// Elements in exp with a positive duration get that timeout.
+func (e *elemBatch) elems(typ uint16, set string, addrs []netip.Addr, exp map[netip.Addr]time.Duration) error {
 	flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_ACK)
 	if typ == unix.NFT_MSG_NEWSETELEM {
 		flags |= unix.NLM_F_CREATE
@@ -101,6 +106,9 @@ func (e *elemBatch) elems(typ uint16, set string, addrs []netip.Addr) error {
 		key := e.open(unix.NFTA_SET_ELEM_KEY)
 		e.attr(unix.NFTA_DATA_VALUE, a.AsSlice())
 		_ = e.close(key)
+		if d := exp[a]; d > 0 && typ == unix.NFT_MSG_NEWSETELEM {
+			e.attr(unix.NFTA_SET_ELEM_TIMEOUT, binary.BigEndian.AppendUint64(nil, uint64(d.Milliseconds())))
+		}
 		_ = e.close(el)
 	}
 	if err := e.close(list); err != nil {
@@ -113,7 +121,12 @@ func (e *elemBatch) elems(typ uint16, set string, addrs []netip.Addr) error {
 // apply deletes del and adds add (sorted by family by the caller: sets[0]
 // holds IPv4) in one batch and waits for the kernel's answer to each
 // message.
-func (e *elemBatch) apply(add, del [2][]netip.Addr, sets [2]string) error {
+// With destroy, deletions do not fail on elements already gone.
+func (e *elemBatch) apply(add, del [2][]netip.Addr, sets [2]string, exp map[netip.Addr]time.Duration, destroy bool) error {
+	delType := uint16(unix.NFT_MSG_DELSETELEM)
+	if destroy {
+		delType = nftMsgDestroySetElem
+	}
 	e.buf = e.buf[:0]
 	b := e.begin(unix.NFNL_MSG_BATCH_BEGIN, unix.NLM_F_REQUEST, unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
 	e.end(b)
@@ -121,11 +134,11 @@ func (e *elemBatch) apply(add, del [2][]netip.Addr, sets [2]string) error {
 	for _, op := range []struct {
 		typ   uint16
 		addrs [2][]netip.Addr
-	}{{unix.NFT_MSG_DELSETELEM, del}, {unix.NFT_MSG_NEWSETELEM, add}} {
+	}{{delType, del}, {unix.NFT_MSG_NEWSETELEM, add}} {
 		for i, as := range op.addrs {
 			for len(as) > 0 {
 				k := min(len(as), e.chunk)
-				if err := e.elems(op.typ, sets[i], as[:k]); err != nil {
+				if err := e.elems(op.typ, sets[i], as[:k], exp); err != nil {
 					return err
 				}
 				n++

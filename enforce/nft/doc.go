@@ -10,7 +10,9 @@
 // and base chains that drop traffic to (output, daddr) and from (input,
 // saddr) the addresses in the sets, with a counter per rule and, with
 // WithNFLOG, an NFLOG group on every drop so that blocked packets can be
-// seen (source/nflog). WithForward adds a forward chain. Blocking and
+// seen (source/nflog). WithForward adds a forward chain. WithTimeouts gives
+// the elements kernel timeouts from the blocks' Expires, so that a block
+// lapses even while procwall is down. Blocking and
 // releasing add and delete set elements — never rewrite rules — and every
 // change is one netlink batch, committed atomically by the kernel. Render
 // writes the same table as an `nft -f` script.

@@ -48,7 +48,16 @@ func kernelSet(ns *privtest.NetNS, set string) ([]netip.Addr, error) {
 		for _, raw := range x.Set.Elem {
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, fmt.Errorf("element %s: %w", raw, err)
+				// An element with a timeout is an object.
+				var o struct {
+					Elem struct {
+						Val string `json:"val"`
+					} `json:"elem"`
+				}
+				if err := json.Unmarshal(raw, &o); err != nil || o.Elem.Val == "" {
+					return nil, fmt.Errorf("element %s: %v", raw, err)
+				}
+				s = o.Elem.Val
 			}
 			a, err := netip.ParseAddr(s)
 			if err != nil {
@@ -273,5 +282,68 @@ func TestKernelRefusal(t *testing.T) {
 	// The whole batch was refused: 198.51.100.2 is still dropped.
 	if got, _ := kernelAddrs(ns); !slices.Equal(got, addrs("198.51.100.2")) {
 		t.Fatalf("kernel after refused batch: %v", got)
+	}
+}
+
+func TestConformanceTimeouts(t *testing.T) {
+	privtest.Require(t, privtest.Command("nft"))
+	nss := map[enforce.Enforcer]*privtest.NetNS{}
+	enforcetest.RunWith(t, func(t *testing.T) enforce.Enforcer {
+		e, ns := newInNS(t, WithTimeouts())
+		nss[e] = ns
+		return e
+	}, enforcetest.Options{Dropped: func(e enforce.Enforcer) ([]netip.Addr, error) { return kernelAddrs(nss[e]) }})
+}
+
+// TestTimeouts: with WithTimeouts an address whose every block expires is
+// dropped by the kernel until the latest expiry only; one also held by a
+// block without expiry stays; releasing a block whose elements timed out
+// works.
+func TestTimeouts(t *testing.T) {
+	e, ns := newInNS(t, WithTimeouts())
+	ctx := context.Background()
+	now := time.Now()
+	for _, b := range []enforce.Block{
+		{ID: "short", Addrs: addrs("198.51.100.2", "198.51.100.3", "2001:db8::2"), Expires: now.Add(time.Second)},
+		{ID: "forever", Addrs: addrs("198.51.100.3")},
+	} {
+		if err := e.Block(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := ns.MustRun("nft", "list", "set", "inet", DefaultTable, Set4)
+	if !strings.Contains(out, "198.51.100.2 timeout") || strings.Contains(out, "198.51.100.3 timeout") {
+		t.Fatalf("set elements:\n%s", out)
+	}
+	// The rendered script carries the timeouts and loads with nft.
+	var script strings.Builder
+	if err := e.Render(&script); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "t.nft")
+	if err := os.WriteFile(p, []byte(script.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := privtest.NewNetNS(t)
+	fresh.MustRun("nft", "-f", p)
+	if out := fresh.MustRun("nft", "list", "set", "inet", DefaultTable, Set4); !strings.Contains(out, "198.51.100.2 timeout") {
+		t.Fatalf("rendered script loaded without the timeout:\n%s\nscript:\n%s", out, script.String())
+	}
+	time.Sleep(time.Until(now.Add(1500 * time.Millisecond)))
+	got, err := kernelAddrs(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, addrs("198.51.100.3")) {
+		t.Fatalf("after the expiry the kernel drops %v, want [198.51.100.3]", got)
+	}
+	if err := e.Release(ctx, "short"); err != nil {
+		t.Fatalf("Release of a block whose elements timed out: %v", err)
+	}
+	if err := e.Release(ctx, "forever"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := kernelAddrs(ns); len(got) != 0 {
+		t.Fatalf("kernel drops %v after releasing everything", got)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -159,8 +161,8 @@ func newBackend(o options) (*backend, error) {
 	b := &backend{o: o, conn: conn, table: t, fast: fast}
 	// Set IDs are chosen here rather than by the library, whose counter
 	// is shared by every connection.
-	b.sets[0] = &nftables.Set{Table: t, ID: 1, Name: Set4, KeyType: nftables.TypeIPAddr}
-	b.sets[1] = &nftables.Set{Table: t, ID: 2, Name: Set6, KeyType: nftables.TypeIP6Addr}
+	b.sets[0] = &nftables.Set{Table: t, ID: 1, Name: Set4, KeyType: nftables.TypeIPAddr, HasTimeout: o.timeouts}
+	b.sets[1] = &nftables.Set{Table: t, ID: 2, Name: Set6, KeyType: nftables.TypeIP6Addr, HasTimeout: o.timeouts}
 	return b, nil
 }
 
@@ -194,12 +196,12 @@ func (b *backend) Close() error {
 // are added and deleted (counters survive a restart); otherwise the table
 // is deleted and rebuilt. Either way it is one batch.
 func (b *backend) Sync(cfg *enforce.Config) error {
-	if b.intact() {
+	if !b.o.timeouts && b.intact() {
 		want := cfg.Addrs()
 		have, err := b.elements()
 		if err == nil {
 			add, del := diff(want, have)
-			return b.Apply(add, del, cfg)
+			return b.Apply(add, del, nil, cfg)
 		}
 	}
 	return b.rebuild(cfg)
@@ -259,7 +261,7 @@ func (b *backend) intact() bool {
 				want = w
 			}
 		}
-		if want == nil || s.KeyType.Name != want.KeyType.Name || s.Interval || s.HasTimeout || s.Constant || s.IsMap {
+		if want == nil || s.KeyType.Name != want.KeyType.Name || s.Interval || s.HasTimeout != b.o.timeouts || s.Constant || s.IsMap {
 			return false
 		}
 	}
@@ -348,7 +350,13 @@ func (b *backend) rebuild(cfg *enforce.Config) error {
 			return err
 		}
 	}
-	if err := b.queue(cfg.Addrs(), nil); err != nil {
+	all := cfg.Addrs()
+	var exp map[netip.Addr]time.Duration
+	if b.o.timeouts {
+		exp = timeouts(cfg, all, time.Now())
+		all = slicesDeleteExpired(all, exp)
+	}
+	if err := b.queue(all, nil, exp); err != nil {
 		return err
 	}
 	pol := nftables.ChainPolicyAccept
@@ -397,7 +405,7 @@ func (b *backend) ruleExprs(r rule) []expr.Any {
 
 // queue adds element changes to the pending batch, split into messages of
 // at most chunk elements.
-func (b *backend) queue(add, del []netip.Addr) error {
+func (b *backend) queue(add, del []netip.Addr, exp map[netip.Addr]time.Duration) error {
 	for _, op := range []struct {
 		addrs []netip.Addr
 		fn    func(*nftables.Set, []nftables.SetElement) error
@@ -417,7 +425,7 @@ func (b *backend) queue(add, del []netip.Addr) error {
 			if !a.Is4() {
 				i = 1
 			}
-			els[i] = append(els[i], nftables.SetElement{Key: a.AsSlice()})
+			els[i] = append(els[i], nftables.SetElement{Key: a.AsSlice(), Timeout: max(exp[a], 0)})
 		}
 		for i, s := range b.sets {
 			for e := els[i]; len(e) > 0; {
@@ -433,11 +441,28 @@ func (b *backend) queue(add, del []netip.Addr) error {
 }
 
 // Apply changes the sets' elements in one batch.
-func (b *backend) Apply(add, del []netip.Addr, _ *enforce.Config) error {
+func (b *backend) Apply(add, del, touched []netip.Addr, cfg *enforce.Config) error {
+	var exp map[netip.Addr]time.Duration
+	if b.o.timeouts {
+		// Every address of the block may have a new timeout: destroy
+		// (no error if the kernel already timed it out) and add back
+		// those still held and not yet expired, in the same batch.
+		del = append(slices.Clone(del), touched...)
+		add = nil
+		var held []netip.Addr
+		for _, a := range touched {
+			if cfg.Holds(a) > 0 {
+				held = append(held, a)
+			}
+		}
+		exp = timeouts(cfg, held, time.Now())
+		add = slicesDeleteExpired(held, exp)
+		del = enforce.SortAddrs(del)
+	}
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	if err := b.fast.apply(byFamily(add), byFamily(del), [2]string{Set4, Set6}); err != nil {
+	if err := b.fast.apply(byFamily(add), byFamily(del), [2]string{Set4, Set6}, exp, b.o.timeouts); err != nil {
 		return fmt.Errorf("update sets of table inet %s: %w", b.table.Name, err)
 	}
 	return nil

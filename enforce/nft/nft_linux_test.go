@@ -82,7 +82,7 @@ func TestRenderMatchesKernel(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts []Option
-	}{{"default", nil}, {"forward+nflog", []Option{WithForward(), WithNFLOG(7)}}} {
+	}{{"default", nil}, {"forward+nflog", []Option{WithForward(), WithNFLOG(7)}}, {"timeouts", []Option{WithTimeouts()}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, nsA := newInNS(t, tc.opts...)
 			ctx := context.Background()

@@ -26,6 +26,7 @@ type options struct {
 	prefix   string
 	chunk    int
 	priority int32
+	timeouts bool
 }
 
 func newOptions(opts []Option) options {
@@ -68,6 +69,15 @@ func WithForward() Option { return func(o *options) { o.forward = true } }
 func WithNFLOG(group uint16) Option {
 	return func(o *options) { o.nflog, o.group = true, group }
 }
+
+// WithTimeouts gives set elements kernel timeouts: an address whose every
+// holding block has an Expires stops being dropped by the kernel itself at
+// the latest of them, even if procwall is not running to release it. The
+// blocks stay in the configuration until released (see
+// enforce.Config.Expired). Deleting elements then tolerates ones the kernel
+// already timed out, and start-up always rebuilds the table. Each change
+// costs time proportional to the whole configuration.
+func WithTimeouts() Option { return func(o *options) { o.timeouts = true } }
 
 // withChunk sets how many set elements go in one netlink message. A
 // message's element list is one netlink attribute, whose length field has

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/procwall/procwall/enforce"
 )
@@ -35,8 +36,14 @@ func Render(w io.Writer, cfg *enforce.Config, opts ...Option) error {
 			v6 = append(v6, a)
 		}
 	}
-	renderSet(bw, Set4, "ipv4_addr", v4)
-	renderSet(bw, Set6, "ipv6_addr", v6)
+	var exp map[netip.Addr]time.Duration
+	if o.timeouts {
+		exp = timeouts(cfg, cfg.Addrs(), time.Now())
+		v4 = slicesDeleteExpired(v4, exp)
+		v6 = slicesDeleteExpired(v6, exp)
+	}
+	renderSet(bw, Set4, "ipv4_addr", v4, o.timeouts, exp)
+	renderSet(bw, Set6, "ipv6_addr", v6, o.timeouts, exp)
 	for _, ch := range chains(o) {
 		fmt.Fprintf(bw, "\tchain %s {\n\t\ttype filter hook %s priority %d; policy accept;\n", ch.name, ch.name, o.priority)
 		for _, r := range ch.rules {
@@ -61,8 +68,11 @@ func Render(w io.Writer, cfg *enforce.Config, opts ...Option) error {
 	return bw.Flush()
 }
 
-func renderSet(w *bufio.Writer, name, typ string, addrs []netip.Addr) {
+func renderSet(w *bufio.Writer, name, typ string, addrs []netip.Addr, flagTimeout bool, exp map[netip.Addr]time.Duration) {
 	fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n", name, typ)
+	if flagTimeout {
+		w.WriteString("\t\tflags timeout\n")
+	}
 	if len(addrs) > 0 {
 		w.WriteString("\t\telements = {")
 		for i, a := range addrs {
@@ -75,6 +85,10 @@ func renderSet(w *bufio.Writer, name, typ string, addrs []netip.Addr) {
 				w.WriteString(" ")
 			}
 			w.WriteString(a.String())
+			if d := exp[a]; d > 0 {
+				// Whole seconds, rounded up: nft's time syntax.
+				fmt.Fprintf(w, " timeout %ds", int64((d+time.Second-1)/time.Second))
+			}
 		}
 		w.WriteString("\n\t\t}\n")
 	}
@@ -100,4 +114,56 @@ func chains(o options) []chainSpec {
 		cs = append(cs, chainSpec{name: "forward", rules: []rule{{false, true}, {true, true}, {false, false}, {true, false}}})
 	}
 	return cs
+}
+
+// timeouts returns, for each address of as that cfg holds, how long its
+// drop has left: until the latest Expires of the blocks holding it, or 0
+// (no timeout) when one of them never expires. An address whose time is up
+// maps to a negative duration.
+func timeouts(cfg *enforce.Config, as []netip.Addr, now time.Time) map[netip.Addr]time.Duration {
+	want := make(map[netip.Addr]bool, len(as))
+	for _, a := range as {
+		want[a] = true
+	}
+	latest := make(map[netip.Addr]time.Time, len(as))
+	forever := make(map[netip.Addr]bool)
+	for _, b := range cfg.Blocks() {
+		for _, a := range b.Addrs {
+			if !want[a] {
+				continue
+			}
+			if b.Expires.IsZero() {
+				forever[a] = true
+			} else if b.Expires.After(latest[a]) {
+				latest[a] = b.Expires
+			}
+		}
+	}
+	out := make(map[netip.Addr]time.Duration, len(latest))
+	for a, t := range latest {
+		if forever[a] {
+			continue
+		}
+		d := t.Sub(now)
+		switch {
+		case d <= 0:
+			out[a] = -1
+		case d < time.Millisecond:
+			out[a] = time.Millisecond
+		default:
+			out[a] = d.Round(time.Millisecond)
+		}
+	}
+	return out
+}
+
+// slicesDeleteExpired removes the addresses whose time is up.
+func slicesDeleteExpired(as []netip.Addr, exp map[netip.Addr]time.Duration) []netip.Addr {
+	out := as[:0:0]
+	for _, a := range as {
+		if exp[a] >= 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }

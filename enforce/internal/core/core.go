@@ -22,9 +22,10 @@ import (
 // Backend changes one packet filter.
 type Backend interface {
 	// Apply starts dropping add and stops dropping del (disjoint, sorted),
-	// as one transaction where the filter allows it. cfg is the
-	// configuration after the change.
-	Apply(add, del []netip.Addr, cfg *enforce.Config) error
+	// as one transaction where the filter allows it. touched are all the
+	// addresses of the block being added or released (a superset of add
+	// and del); cfg is the configuration after the change.
+	Apply(add, del, touched []netip.Addr, cfg *enforce.Config) error
 	// Sync makes the packet filter hold exactly cfg: everything procwall
 	// owns in it is replaced.
 	Sync(cfg *enforce.Config) error
@@ -101,13 +102,15 @@ func (c *Core) Block(ctx context.Context, b enforce.Block) error {
 		}
 		return c.err("block", b.ID, err)
 	}
-	if err := c.be.Apply(added, nil, c.cfg); err != nil {
+	nb, _ := c.cfg.Get(b.ID)
+	touched := nb.Addrs
+	if err := c.be.Apply(added, nil, touched, c.cfg); err != nil {
 		_, _, _ = c.cfg.Remove(b.ID)
 		return c.err("block", b.ID, err)
 	}
 	if err := c.save(); err != nil {
 		_, _, _ = c.cfg.Remove(b.ID)
-		if rerr := c.be.Apply(nil, added, c.cfg); rerr != nil {
+		if rerr := c.be.Apply(nil, added, touched, c.cfg); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}
 		return c.err("block", b.ID, err)
@@ -129,13 +132,13 @@ func (c *Core) Release(ctx context.Context, id string) error {
 	if err != nil {
 		return c.err("release", id, enforce.ErrNotFound)
 	}
-	if err := c.be.Apply(nil, removed, c.cfg); err != nil {
+	if err := c.be.Apply(nil, removed, old.Addrs, c.cfg); err != nil {
 		_, _ = c.cfg.Add(old)
 		return c.err("release", id, err)
 	}
 	if err := c.save(); err != nil {
 		_, _ = c.cfg.Add(old)
-		if rerr := c.be.Apply(removed, nil, c.cfg); rerr != nil {
+		if rerr := c.be.Apply(removed, nil, old.Addrs, c.cfg); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}
 		return c.err("release", id, err)
