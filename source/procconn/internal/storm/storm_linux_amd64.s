@@ -3,7 +3,7 @@
 // func vforkExit(code uintptr) (pid uintptr, errno uintptr)
 TEXT ·vforkExit(SB),NOSPLIT,$0-24
 	MOVQ	code+0(FP), R12
-	MOVQ	$0x4111, DI	// CLONE_VM|CLONE_VFORK|SIGCHLD
+	MOVQ	$0x4F11, DI	// CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_VFORK|SIGCHLD
 	MOVQ	$0, SI
 	MOVQ	$0, DX
 	MOVQ	$0, R10
