@@ -107,8 +107,9 @@ type behaviour struct {
 
 // Graph defaults.
 const (
-	DefaultGraphRetention = 7 * 24 * time.Hour
+	DefaultGraphRetention = 24 * time.Hour
 	DefaultMaxAssocs      = 1 << 21
+	DefaultMaxProcesses   = 1 << 20
 	DefaultMaxBehaviours  = 32
 )
 
@@ -118,13 +119,14 @@ type GraphOption func(*graphConfig)
 type graphConfig struct {
 	retention     int64
 	maxAssocs     int
+	maxProcs      int
 	maxBehaviours int
 }
 
 // WithGraphRetention sets how long the graph keeps associations,
 // behaviours and exited processes after their last activity (event time).
 // It must cover the longest period any warning target or chain looks at.
-// Values <= 0 mean the default (7 days).
+// Values <= 0 mean the default (24 hours, the default warning period).
 func WithGraphRetention(d time.Duration) GraphOption {
 	return func(c *graphConfig) {
 		if d > 0 {
@@ -137,6 +139,13 @@ func WithGraphRetention(d time.Duration) GraphOption {
 // (by last use) are dropped. Values < 1 mean 1.
 func WithMaxAssocs(n int) GraphOption {
 	return func(c *graphConfig) { c.maxAssocs = max(n, 1) }
+}
+
+// WithMaxProcesses caps the processes the graph holds; past it the
+// exited processes that exited first are dropped (live ones never are).
+// Values < 1 mean 1.
+func WithMaxProcesses(n int) GraphOption {
+	return func(c *graphConfig) { c.maxProcs = max(n, 1) }
 }
 
 // WithMaxBehaviours caps the behaviours kept per node (the oldest are
@@ -211,11 +220,13 @@ type Graph struct {
 	lastPrune int64
 	epoch     uint32
 	rejected  uint64
+	shedAt    int // process count below which no shed is tried
 }
 
 // NewGraph returns an empty graph.
 func NewGraph(opts ...GraphOption) *Graph {
-	c := graphConfig{retention: int64(DefaultGraphRetention), maxAssocs: DefaultMaxAssocs, maxBehaviours: DefaultMaxBehaviours}
+	c := graphConfig{retention: int64(DefaultGraphRetention), maxAssocs: DefaultMaxAssocs,
+		maxProcs: DefaultMaxProcesses, maxBehaviours: DefaultMaxBehaviours}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -478,7 +489,62 @@ func (g *Graph) newProc(pid int, start uint64, guid string, ts int64) *pnode {
 	if guid != "" {
 		g.guids[guid] = n
 	}
+	if len(g.procs) > g.cfg.maxProcs && len(g.procs) > g.shedAt {
+		g.shedProcs()
+		// When few exited processes could go, wait for a tenth of the cap
+		// more before scanning again.
+		g.shedAt = len(g.procs) + max(g.cfg.maxProcs/10, 1) - 1
+	}
 	return n
+}
+
+// shedProcs drops the exited processes that exited first (a tenth of the
+// cap) when the process cap is exceeded.
+func (g *Graph) shedProcs() {
+	var exits []int64
+	for _, n := range g.procs {
+		if n.exited != 0 {
+			exits = append(exits, n.exited)
+		}
+	}
+	if len(exits) == 0 {
+		return
+	}
+	slices.Sort(exits)
+	cut := exits[min(len(exits)-1, max(g.cfg.maxProcs/10, 1)-1)]
+	for _, n := range g.procs {
+		if n.exited != 0 && n.exited <= cut {
+			g.removeProc(n)
+		}
+	}
+	g.dropStaleGUIDs()
+}
+
+// removeProc forgets an exited process with its associations; its
+// children are orphaned.
+func (g *Graph) removeProc(n *pnode) {
+	for len(n.assocs) > 0 {
+		g.removeAssoc(n.assocs[len(n.assocs)-1])
+	}
+	for len(n.children) > 0 {
+		g.unlink(n.children[len(n.children)-1])
+	}
+	g.unlink(n)
+	delete(g.procs, n.id)
+	if g.live[n.id.PID] == n {
+		delete(g.live, n.id.PID)
+	}
+	if g.latest[n.id.PID] == n {
+		delete(g.latest, n.id.PID)
+	}
+}
+
+func (g *Graph) dropStaleGUIDs() {
+	for guid, n := range g.guids {
+		if g.procs[n.id] != n {
+			delete(g.guids, guid)
+		}
+	}
 }
 
 func (g *Graph) link(n, p *pnode) {
@@ -582,29 +648,14 @@ func (g *Graph) Prune(now time.Time) {
 		}
 		return append(bs[:0], bs[i:]...)
 	}
-	for id, n := range g.procs {
+	for _, n := range g.procs {
 		n.beh = trim(n.beh)
 		if n.exited == 0 || n.exited >= cut || len(n.assocs) > 0 || len(n.beh) > 0 {
 			continue
 		}
-		// Orphan the children (they keep their own retention).
-		for len(n.children) > 0 {
-			g.unlink(n.children[len(n.children)-1])
-		}
-		g.unlink(n)
-		delete(g.procs, id)
-		if g.live[id.PID] == n {
-			delete(g.live, id.PID)
-		}
-		if g.latest[id.PID] == n {
-			delete(g.latest, id.PID)
-		}
+		g.removeProc(n) // its children keep their own retention
 	}
-	for guid, n := range g.guids {
-		if g.procs[n.id] != n {
-			delete(g.guids, guid)
-		}
-	}
+	g.dropStaleGUIDs()
 	for a, n := range g.addrs {
 		n.beh = trim(n.beh)
 		if len(n.assocs) == 0 && len(n.beh) == 0 {

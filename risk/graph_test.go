@@ -139,3 +139,30 @@ func TestGraphLateReport(t *testing.T) {
 		t.Errorf("address of the late-reported process not warned: %v %v", warns, err)
 	}
 }
+
+func TestGraphProcessCap(t *testing.T) {
+	g := NewGraph(WithMaxProcesses(50))
+	for i := range 200 {
+		ts := t0.Add(time.Duration(i) * time.Second)
+		pid := 1000 + i
+		for _, ev := range []source.Event{
+			{Time: ts, Kind: source.KindFork, PID: pid, PPID: 1},
+			{Time: ts, Kind: source.KindConnect, PID: pid, Dst: netip.MustParseAddrPort("203.0.113.9:80")},
+			{Time: ts, Kind: source.KindExit, PID: pid},
+		} {
+			if err := g.Observe(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := g.Stats().Processes; n > 51 { // the cap, plus the fork that triggers a shed
+			t.Fatalf("processes %d over the cap", n)
+		}
+	}
+	checkGraph(t, g)
+	if g.lookup(source.ProcID{PID: 1199}) == nil || g.lookup(source.ProcID{PID: 1000}) != nil {
+		t.Error("the cap dropped the wrong processes")
+	}
+	if g.lookup(source.ProcID{PID: 1}) == nil {
+		t.Error("the live process was dropped")
+	}
+}
