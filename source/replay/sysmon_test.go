@@ -161,7 +161,9 @@ func TestSysmonXMLLayouts(t *testing.T) {
 }
 
 func TestSysmonJSON(t *testing.T) {
-	// Seed 002's lower-case records (field names from the seed's text).
+	// Seed 002's lower-case records. The seed's sample records ([0046],
+	// [0047]) are figures missing from its text; testdata/seed002.jsonl is
+	// built from the field names and event numbers its text lists.
 	r, err := Open([]string{"testdata/seed002.jsonl"})
 	if err != nil {
 		t.Fatal(err)
