@@ -134,14 +134,26 @@ type revItem struct {
 	n  int
 }
 
+// revList holds the processes of one address; the first is inline, since
+// most addresses are used by one process.
+type revList struct {
+	one  revItem
+	more []revItem
+}
+
+// maxFree bounds the recycled entries and processes kept for reuse.
+const maxFree = 64
+
 // Index is the association index. It is safe for concurrent use.
 type Index struct {
 	mu     sync.Mutex
 	cfg    config
 	m      map[key]*entry
 	procs  map[source.ProcID]*proc
-	rev    map[netip.Addr][]revItem
-	head   *entry // global list, oldest first
+	rev    map[netip.Addr]revList
+	free   []*entry // recycled entries
+	freeP  []*proc  // recycled processes
+	head   *entry   // global list, oldest first
 	tail   *entry
 	evict  uint64
 	pdrop  uint64
@@ -158,7 +170,7 @@ func New(opts ...Option) *Index {
 		cfg:   c,
 		m:     make(map[key]*entry),
 		procs: make(map[source.ProcID]*proc),
-		rev:   make(map[netip.Addr][]revItem),
+		rev:   make(map[netip.Addr]revList),
 	}
 }
 
@@ -221,10 +233,22 @@ func (x *Index) Record(id source.ProcID, dir Direction, proto source.Proto, remo
 	}
 	p := x.procs[id]
 	if p == nil {
-		p = &proc{}
+		if n := len(x.freeP); n > 0 {
+			p = x.freeP[n-1]
+			x.freeP = x.freeP[:n-1]
+		} else {
+			p = &proc{}
+		}
 		x.procs[id] = p
 	}
-	e := &entry{k: k, first: ns, last: ns, gpos: ns, ppos: ns, count: 1, p: p}
+	var e *entry
+	if n := len(x.free); n > 0 {
+		e = x.free[n-1]
+		x.free = x.free[:n-1]
+	} else {
+		e = &entry{}
+	}
+	e.k, e.first, e.last, e.gpos, e.ppos, e.count, e.p = k, ns, ns, ns, ns, 1, p
 	if port != 0 {
 		x.addPort(e, port)
 	}
@@ -401,41 +425,73 @@ func (x *Index) remove(e *entry) {
 	p.n--
 	if p.n == 0 {
 		delete(x.procs, e.k.id)
+		if len(x.freeP) < maxFree {
+			*p = proc{}
+			x.freeP = append(x.freeP, p)
+		}
 	}
 	if e.k.dir == Outbound {
 		x.revDel(e.k.addr, e.k.id)
 	}
-	e.p = nil
+	if len(x.free) < maxFree && cap(e.ports) <= 2*x.cfg.maxPorts {
+		*e = entry{ports: e.ports[:0]}
+		x.free = append(x.free, e)
+	}
 }
 
 func (x *Index) revAdd(a netip.Addr, id source.ProcID) {
-	items := x.rev[a]
-	for i := range items {
-		if items[i].id == id {
-			items[i].n++
-			return
+	l := x.rev[a]
+	switch {
+	case l.one.n == 0:
+		l.one = revItem{id: id, n: 1}
+	case l.one.id == id:
+		l.one.n++
+	default:
+		found := false
+		for i := range l.more {
+			if l.more[i].id == id {
+				l.more[i].n++
+				found = true
+				break
+			}
+		}
+		if !found {
+			l.more = append(l.more, revItem{id: id, n: 1})
 		}
 	}
-	x.rev[a] = append(items, revItem{id: id, n: 1})
+	x.rev[a] = l
 }
 
 func (x *Index) revDel(a netip.Addr, id source.ProcID) {
-	items := x.rev[a]
-	for i := range items {
-		if items[i].id != id {
+	l, ok := x.rev[a]
+	if !ok {
+		return
+	}
+	if l.one.id == id && l.one.n > 0 {
+		l.one.n--
+		if l.one.n == 0 {
+			if k := len(l.more); k > 0 {
+				l.one = l.more[k-1]
+				l.more = l.more[:k-1]
+			} else {
+				delete(x.rev, a)
+				return
+			}
+		}
+		x.rev[a] = l
+		return
+	}
+	for i := range l.more {
+		if l.more[i].id != id {
 			continue
 		}
-		items[i].n--
-		if items[i].n > 0 {
-			return
+		l.more[i].n--
+		if l.more[i].n == 0 {
+			k := len(l.more) - 1
+			l.more[i] = l.more[k]
+			l.more = l.more[:k]
 		}
-		items[i] = items[len(items)-1]
-		items = items[:len(items)-1]
-		if len(items) == 0 {
-			delete(x.rev, a)
-		} else {
-			x.rev[a] = items
-		}
+		x.rev[a] = l
 		return
 	}
 }
@@ -509,10 +565,14 @@ func (x *Index) AddrsOf(ids iter.Seq[source.ProcID]) []netip.Addr {
 func (x *Index) Procs(addr netip.Addr) []source.ProcID {
 	addr = canon(addr)
 	x.mu.Lock()
-	items := x.rev[addr]
-	out := make([]source.ProcID, len(items))
-	for i, it := range items {
-		out[i] = it.id
+	l, ok := x.rev[addr]
+	var out []source.ProcID
+	if ok {
+		out = make([]source.ProcID, 0, 1+len(l.more))
+		out = append(out, l.one.id)
+		for _, it := range l.more {
+			out = append(out, it.id)
+		}
 	}
 	x.mu.Unlock()
 	slices.SortFunc(out, func(a, b source.ProcID) int {

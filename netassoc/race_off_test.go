@@ -1,0 +1,5 @@
+//go:build !race
+
+package netassoc
+
+const raceEnabled = false
