@@ -72,4 +72,3 @@ func TestNFLOG(t *testing.T) {
 		}
 	}
 }
-
