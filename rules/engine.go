@@ -31,6 +31,48 @@ type Engine struct {
 	record     func(Record)
 	logger     *slog.Logger
 	userNames  sync.Map // uid → name
+	procs      procMemo
+}
+
+// procKey names the image a known process runs.
+type procKey struct {
+	pid   int
+	start uint64
+	exe   string
+}
+
+// procMemo remembers, per process identity and executable path, the file
+// the process runs, so that events of a running process need no stat. A
+// running image cannot change under the process (a replaced file is a new
+// inode; the process keeps the old one), so the memo stays right until
+// the process execs, which makes a new key.
+type procMemo struct {
+	mu sync.RWMutex
+	m  map[procKey]*File
+}
+
+const procMemoMax = 1 << 16
+
+func (p *procMemo) get(k procKey) *File {
+	p.mu.RLock()
+	f := p.m[k]
+	p.mu.RUnlock()
+	return f
+}
+
+func (p *procMemo) put(k procKey, f *File) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[procKey]*File{}
+	}
+	if len(p.m) >= procMemoMax {
+		for k := range p.m {
+			delete(p.m, k)
+			break
+		}
+	}
+	p.m[k] = f
 }
 
 // Option configures an Engine.
@@ -127,7 +169,9 @@ func (e *Engine) WatchedPaths() (self, persistence []string) {
 			self = append(self, k)
 		}
 		self = append(self, c.self.prefix...)
-		self = append(self, c.self.glob...)
+			for _, g := range c.self.glob {
+			self = append(self, g.pat)
+		}
 	}
 	return self, append([]string(nil), c.persistence...)
 }
@@ -164,11 +208,7 @@ type facts struct {
 func (f *facts) getFile() *File {
 	if !f.fileDone {
 		f.fileDone = true
-		if f.req.Exe == "" {
-			f.fileErr = errors.New("no executable path")
-		} else {
-			f.file, f.fileErr = f.e.digests.Get(f.req.Exe, f.req.ExeFile)
-		}
+		f.file, f.fileErr = f.e.exeFile(f.req)
 		if f.fileErr != nil {
 			f.errs = append(f.errs, f.fileErr)
 		}
@@ -213,6 +253,28 @@ func (f *facts) userName() (string, bool) {
 		}
 	}
 	return f.user, f.user != ""
+}
+
+// exeFile returns the digests of req's executable. Events of a process
+// whose identity is known (pid and start) use the memo of the image it
+// runs; an exec, or an unknown identity, looks the file up (stat).
+func (e *Engine) exeFile(req *Request) (*File, error) {
+	if req.Exe == "" {
+		return nil, errors.New("no executable path")
+	}
+	memo := req.Op != OpExec && req.PID > 0 && req.Start != 0
+	var k procKey
+	if memo {
+		k = procKey{req.PID, req.Start, req.Exe}
+		if f := e.procs.get(k); f != nil {
+			return f, nil
+		}
+	}
+	f, err := e.digests.Get(req.Exe, req.ExeFile)
+	if err == nil && memo {
+		e.procs.put(k, f)
+	}
+	return f, err
 }
 
 // signersOf runs the verifiers on file once and caches the result in it.
@@ -384,7 +446,7 @@ func (e *Engine) decide(req *Request, linear bool) Verdict {
 		i = t.lookup(&f)
 	}
 	if t.userPos >= 0 && (i == len(t.rules) || t.layerPos[t.rules[i].layer] > t.userPos) {
-		if ur, ok := e.user.Lookup(req, time.Now()); ok {
+		if ur, ok := e.user.lookup(req.Exe, time.Now); ok {
 			v.Action, v.Rule, v.By = ur.Action, "user:"+ur.ID, "user"
 			v.Description = "remembered decision: " + ur.Action.String() + " " + ur.Exe
 			return v
@@ -453,7 +515,7 @@ func (e *Engine) ask(ctx context.Context, req *Request, v Verdict) Verdict {
 	var file *File
 	var signers []string
 	if req.Exe != "" {
-		if f, err := e.digests.Get(req.Exe, req.ExeFile); err == nil {
+		if f, err := e.exeFile(req); err == nil {
 			file = f
 			signers, _ = e.signersOf(f)
 		}

@@ -49,7 +49,44 @@ func isWild(v string) bool { return strings.ContainsAny(v, "*?") }
 type strSet struct {
 	exact  map[string]struct{}
 	prefix []string
-	glob   []string
+	glob   []glob
+}
+
+// glob is a compiled wildcard: without '?', the pattern's literal parts
+// between '*'s are matched with strings.Index.
+type glob struct {
+	pat   string
+	parts []string // nil when the pattern has '?'
+}
+
+func compileGlob(p string) glob {
+	g := glob{pat: p}
+	if !strings.Contains(p, "?") {
+		g.parts = strings.Split(p, "*")
+	}
+	return g
+}
+
+func (g *glob) match(s string) bool {
+	if g.parts == nil {
+		return wildcard(g.pat, s)
+	}
+	first, last := g.parts[0], g.parts[len(g.parts)-1]
+	if len(g.parts) == 1 {
+		return s == first
+	}
+	if !strings.HasPrefix(s, first) {
+		return false
+	}
+	s = s[len(first):]
+	for _, mid := range g.parts[1 : len(g.parts)-1] {
+		i := strings.Index(s, mid)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(mid):]
+	}
+	return strings.HasSuffix(s, last)
 }
 
 func newStrSet(vals []string, dirs bool) *strSet {
@@ -60,7 +97,7 @@ func newStrSet(vals []string, dirs bool) *strSet {
 	for _, v := range vals {
 		switch {
 		case isWild(v):
-			s.glob = append(s.glob, v)
+			s.glob = append(s.glob, compileGlob(v))
 		case dirs && strings.HasSuffix(v, "/"):
 			s.prefix = append(s.prefix, v)
 		default:
@@ -82,8 +119,8 @@ func (s *strSet) has(v string) bool {
 			return true
 		}
 	}
-	for _, g := range s.glob {
-		if wildcard(g, v) {
+	for i := range s.glob {
+		if s.glob[i].match(v) {
 			return true
 		}
 	}

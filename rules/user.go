@@ -133,13 +133,18 @@ func (u *UserRules) Add(r UserRule, rem Remember, d time.Duration, now time.Time
 
 // Lookup returns the unexpired rule for req's executable.
 func (u *UserRules) Lookup(req *Request, now time.Time) (UserRule, bool) {
-	if req.Exe == "" {
+	return u.lookup(req.Exe, func() time.Time { return now })
+}
+
+// lookup reads the clock only for a rule that can expire.
+func (u *UserRules) lookup(exe string, now func() time.Time) (UserRule, bool) {
+	if exe == "" {
 		return UserRule{}, false
 	}
 	u.mu.RLock()
-	r := u.byExe[req.Exe]
+	r := u.byExe[exe]
 	u.mu.RUnlock()
-	if r == nil || (!r.Expires.IsZero() && !now.Before(r.Expires)) {
+	if r == nil || (!r.Expires.IsZero() && !now().Before(r.Expires)) {
 		return UserRule{}, false
 	}
 	return *r, true
