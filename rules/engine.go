@@ -169,7 +169,7 @@ func (e *Engine) WatchedPaths() (self, persistence []string) {
 			self = append(self, k)
 		}
 		self = append(self, c.self.prefix...)
-			for _, g := range c.self.glob {
+		for _, g := range c.self.glob {
 			self = append(self, g.pat)
 		}
 	}
