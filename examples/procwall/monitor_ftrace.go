@@ -13,7 +13,7 @@ func init() {
 
 // newFtraceMonitor reports fork, exec, exit and connect events from a
 // tracefs instance of its own (kprobes where the kernel has them, else
-// tracepoints: no UDP). It removes the instance when it stops. -pid
+// tracepoints: TCP connects and UDP route lookups). It removes the instance when it stops. -pid
 // filtering is left to monitor.
 func newFtraceMonitor(o monitorOptions) (source.Source, error) {
 	s, err := ftrace.Open(ftrace.WithLogger(o.Logger))

@@ -25,6 +25,8 @@ const (
 	roleUDP6Connect      // kprobe ip6_datagram_connect
 	roleUDP4Send         // kprobe udp_sendmsg: msg->msg_name
 	roleUDP6Send         // kprobe udpv6_sendmsg
+	roleFib4             // fib/fib_table_lookup: an IPv4 route lookup, filtered to UDP output
+	roleFib6             // fib6/fib6_table_lookup: the same for IPv6
 )
 
 // recKind is what a decoded record reports.
@@ -71,6 +73,7 @@ type record struct {
 	HasGroup   bool // exit: GroupDead is known
 	Proto      source.Proto
 	Dst, Src   netip.AddrPort
+	SPort      uint16 // route lookup: the source port, also when the source address is not chosen yet
 	Why        string // recSkip: why
 }
 
@@ -117,6 +120,7 @@ type eventDecoder struct {
 	role   role
 	minLen int
 	pid    fieldRef // common_pid
+	flags  fieldRef // common_flags
 	f      [8]fieldRef
 }
 
@@ -133,7 +137,16 @@ var roleFields = map[role][]string{
 	roleTCP6Connect: {"family", "port", "addr0", "addr1", "addr2", "addr3"},
 	roleUDP6Connect: {"family", "port", "addr0", "addr1", "addr2", "addr3"},
 	roleUDP6Send:    {"family", "port", "addr0", "addr1", "addr2", "addr3"},
+	roleFib4:        {"err", "iif", "proto", "sport", "dport", "src", "dst"},
+	roleFib6:        {"err", "iif", "proto", "sport", "dport", "src", "dst"},
 }
+
+// Trace entry flags (common_flags) that mean interrupt context, where the
+// current task is not the one the event is about.
+const irqFlags = 0x08 | 0x10 | 0x40 // TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI
+
+// Linux ifindex of loopback: output route lookups carry it as iif.
+const loopbackIfindex = 1
 
 // inet_sock_set_state's v6 address fields, kept apart from roleFields'
 // eight slots.
@@ -151,7 +164,7 @@ func newEventDecoder(r role, f *Format) (*eventDecoder, *v6Fields, error) {
 			return fieldRef{}, fmt.Errorf("event %s: no field %q", f.Name, name)
 		}
 		if !fl.DataLoc && !fl.RelLoc && fl.Size != 1 && fl.Size != 2 && fl.Size != 4 && fl.Size != 8 &&
-			!(r == roleSockState && (name == "saddr" || name == "daddr" || name == "saddr_v6" || name == "daddr_v6")) {
+			!(fl.Size == 16 && (name == "src" || name == "dst" || name == "saddr_v6" || name == "daddr_v6")) {
 			return fieldRef{}, fmt.Errorf("event %s: field %s has size %d", f.Name, name, fl.Size)
 		}
 		if fl.DataLoc || fl.RelLoc {
@@ -166,6 +179,9 @@ func newEventDecoder(r role, f *Format) (*eventDecoder, *v6Fields, error) {
 	}
 	var err error
 	if d.pid, err = ref("common_pid", false); err != nil {
+		return nil, nil, err
+	}
+	if d.flags, err = ref("common_flags", true); err != nil {
 		return nil, nil, err
 	}
 	names, ok := roleFields[r]
@@ -194,6 +210,14 @@ func newEventDecoder(r role, f *Format) (*eventDecoder, *v6Fields, error) {
 		if d.f[7].size != 4 || (d.f[6].ok && d.f[6].size != 4) ||
 			(v6.daddr.ok && v6.daddr.size != 16) || (v6.saddr.ok && v6.saddr.size != 16) {
 			return nil, nil, fmt.Errorf("event %s: address fields of unexpected size", f.Name)
+		}
+	case roleFib4, roleFib6:
+		want := 4
+		if r == roleFib6 {
+			want = 16
+		}
+		if d.f[5].size != want || d.f[6].size != want {
+			return nil, nil, fmt.Errorf("event %s: src/dst of size %d/%d, want %d", f.Name, d.f[5].size, d.f[6].size, want)
 		}
 	case roleTCP4Connect, roleUDP4Connect, roleUDP4Send:
 		if d.f[2].size != 4 {
@@ -355,6 +379,8 @@ func (d *decoder) decode(ts uint64, b []byte, out *record) error {
 			out.Kind = recSkip
 			out.Why = "connect of an address family other than inet/inet6"
 		}
+	case roleFib4, roleFib6:
+		decodeFib(e, b, out)
 	case roleTCP4Connect, roleUDP4Connect, roleUDP4Send:
 		decodeSockaddr4(e, b, out)
 	case roleTCP6Connect, roleUDP6Connect, roleUDP6Send:
@@ -405,4 +431,32 @@ func decodeSockaddr6(e *eventDecoder, b []byte, out *record) {
 		copy(a[4*k:], b[f[2+k].off:f[2+k].off+4])
 	}
 	out.Dst = netip.AddrPortFrom(netip.AddrFrom16(a).Unmap(), port)
+}
+
+// decodeFib decodes a route lookup: in task context, for UDP output, it is
+// the task sending a datagram to (or connecting a UDP socket to) dst.
+func decodeFib(e *eventDecoder, b []byte, out *record) {
+	f := &e.f
+	if e.flags.ok && e.flags.u64(b)&irqFlags != 0 {
+		out.Kind, out.Why = recSkip, "route lookup in interrupt context"
+		return
+	}
+	if f[0].i64(b) != 0 || f[1].i64(b) != loopbackIfindex || f[2].u64(b) != 17 {
+		out.Kind, out.Why = recSkip, "route lookup other than a successful UDP output lookup"
+		return
+	}
+	var src, dst netip.Addr
+	if e.role == roleFib4 {
+		src = netip.AddrFrom4([4]byte(b[f[5].off : f[5].off+4]))
+		dst = netip.AddrFrom4([4]byte(b[f[6].off : f[6].off+4]))
+	} else {
+		src = netip.AddrFrom16([16]byte(b[f[5].off : f[5].off+16])).Unmap()
+		dst = netip.AddrFrom16([16]byte(b[f[6].off : f[6].off+16])).Unmap()
+	}
+	out.Kind, out.Proto = recSend, source.ProtoUDP
+	out.Dst = netip.AddrPortFrom(dst, uint16(f[4].u64(b)))
+	out.SPort = uint16(f[3].u64(b))
+	if !src.IsUnspecified() {
+		out.Src = netip.AddrPortFrom(src, out.SPort)
+	}
 }

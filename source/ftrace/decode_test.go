@@ -509,8 +509,48 @@ func FuzzParseFormat(f *testing.F) {
 			return
 		}
 		var d decoder
-		for r := roleNewTask; r <= roleUDP6Send; r++ {
+		for r := roleNewTask; r <= roleFib6; r++ {
 			_ = d.add(r, fm)
 		}
 	})
+}
+
+func TestFibRecords(t *testing.T) {
+	var d decoder
+	f4, f6 := testFormat(t, "fib_table_lookup"), testFormat(t, "fib6_table_lookup")
+	if err := d.add(roleFib4, f4); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.add(roleFib6, f6); err != nil {
+		t.Fatal(err)
+	}
+	v6 := netip.MustParseAddr("2001:db8::2").AsSlice()
+	p := newPage(1)
+	// connect() of a UDP socket: the source address is not chosen yet.
+	p.add(1, buildRecord(f4, map[string]any{"common_pid": 50, "iif": 1, "proto": 17, "sport": 40000, "dport": 53,
+		"dst": []byte{192, 0, 2, 53}}))
+	p.add(1, buildRecord(f6, map[string]any{"common_pid": 50, "iif": 1, "proto": 17, "sport": 40001, "dport": 7007,
+		"src": netip.MustParseAddr("2001:db8::1").AsSlice(), "dst": v6}))
+	// The same lookup in softirq (an incoming packet): not the task's.
+	p.add(1, buildRecord(f6, map[string]any{"common_pid": 50, "common_flags": 0x10, "iif": 1, "proto": 17, "dst": v6}))
+	// An input lookup, a failed lookup.
+	p.add(1, buildRecord(f4, map[string]any{"common_pid": 50, "iif": 2, "proto": 17, "dst": []byte{192, 0, 2, 53}}))
+	p.add(1, buildRecord(f6, map[string]any{"common_pid": 50, "iif": 1, "proto": 17, "err": -113, "dst": v6}))
+	recs, _ := decodePage(t, &d, p.page(false, 0))
+	if len(recs) != 5 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if r := recs[0]; r.Kind != recSend || r.Proto != source.ProtoUDP || r.Dst != netip.MustParseAddrPort("192.0.2.53:53") ||
+		r.Src.IsValid() || r.SPort != 40000 || r.TID != 50 {
+		t.Errorf("v4: %+v", r)
+	}
+	if r := recs[1]; r.Kind != recSend || r.Dst != netip.MustParseAddrPort("[2001:db8::2]:7007") ||
+		r.Src != netip.MustParseAddrPort("[2001:db8::1]:40001") {
+		t.Errorf("v6: %+v", r)
+	}
+	for i := 2; i < 5; i++ {
+		if recs[i].Kind != recSkip {
+			t.Errorf("record %d: %+v, want skipped", i, recs[i])
+		}
+	}
 }

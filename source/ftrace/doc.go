@@ -1,6 +1,6 @@
 // Package ftrace is a procwall event source over tracefs: process fork,
-// exec and exit, and the remote address a process connects (or, with
-// kprobes, sends) to, at the moment it happens, without polling. It is
+// exec and exit, and the remote address a process connects or sends to,
+// at the moment it happens, without polling. It is
 // seed 000's "hook on the send path that records the calling process and
 // the receiver's address", built from the kernel's own trace events.
 //
@@ -24,25 +24,40 @@
 //     group leader exits). The tracepoint carries no exit code: HasCode is
 //     false.
 //
-// ModeTracepoints (what these machines have: no CONFIG_KPROBES) adds
-// sock/inet_sock_set_state, filtered in the kernel to TCP_CLOSE ->
-// TCP_SYN_SENT. That transition happens in the connecting task's context
-// (tcp_v4_connect / tcp_v6_connect), so the task's pid is the connector:
-// a connect event with Proto tcp (MPTCP counts as tcp), Dst = daddr:dport
-// (IPv4, IPv6; v4-mapped IPv6 is unmapped) and Src = the local address
-// with port 0 — the kernel picks the source port right after this
-// transition. The syscalls/* tracepoints were considered: on these
-// kernels sys_enter_connect and sys_enter_sendto record only the user
-// pointer to the sockaddr, not the address, so they add no attribution
-// and are not enabled.
+// ModeTracepoints (what these machines have: no CONFIG_KPROBES) adds:
 //
-// UDP gap: without kprobes this source sees no UDP traffic at all — no
-// tracepoint carries a UDP destination with the sending task. UDP flows
-// are covered by source/sockdiag (socket owners) and source/nflog
-// (outbound flows via NFLOG).
+//   - sock/inet_sock_set_state, filtered in the kernel to TCP_CLOSE ->
+//     TCP_SYN_SENT. That transition happens in the connecting task's
+//     context (tcp_v4_connect / tcp_v6_connect), so the task's pid is the
+//     connector: a connect event with Proto tcp (MPTCP counts as tcp), Dst
+//     = daddr:dport (IPv4, IPv6; v4-mapped IPv6 is unmapped) and Src = the
+//     local address with port 0 — the kernel picks the source port right
+//     after this transition.
+//   - fib/fib_table_lookup and fib6/fib6_table_lookup, filtered in the
+//     kernel to successful UDP output lookups (proto 17, err 0, iif
+//     loopback) and in the source to task context (the trace entry's
+//     hardirq/softirq/NMI flags clear). udp_sendmsg on an unconnected
+//     socket and connect() of a UDP socket look the route up in the
+//     calling task: a send event with Proto udp, Dst = dst:dport, Src when
+//     the source address is chosen. connect()'s two lookups (without, then
+//     with the source address), and repeated lookups of one socket to one
+//     destination within 1 ms, are reported once. WithUDP(false) turns
+//     this off.
+//
+// UDP gap without kprobes: sends on a connected UDP socket do no route
+// lookup (its connect was reported), IPv6 sockets reuse a cached route for
+// repeated sends to the same destination (the first is reported), and a
+// task sending through a UDP tunnel device (VXLAN, GENEVE) in its own
+// context is reported as sending to the tunnel's remote end. What a
+// per-datagram view needs — which process sent each UDP flow — is covered
+// by source/sockdiag (socket owners) and source/nflog (outbound flows via
+// NFLOG). The syscalls/* tracepoints were considered: on these kernels
+// sys_enter_connect and sys_enter_sendto record only the user pointer to
+// the sockaddr, not the address, so they add no attribution and are not
+// enabled.
 //
 // ModeKprobes (where kprobe_events exists and can fetch $argN) replaces
-// inet_sock_set_state with kprobes on tcp_v4_connect, tcp_v6_connect
+// inet_sock_set_state and the route lookups with kprobes on tcp_v4_connect, tcp_v6_connect
 // (connect, tcp), ip4_datagram_connect, ip6_datagram_connect (connect,
 // udp; raw and ping sockets also connect through these), udp_sendmsg and
 // udpv6_sendmsg (send, udp, the destination of msg_name). The fetch

@@ -45,7 +45,7 @@ func ExampleProbe() {
 	case err == nil:
 		fmt.Println("kprobes: TCP and UDP connects and UDP sends")
 	case errors.Is(err, source.ErrNotSupported):
-		fmt.Println("tracepoints only: TCP connects, no UDP")
+		fmt.Println("tracepoints: TCP connects, UDP sends from route lookups")
 	default:
 		fmt.Println("cannot tell:", err)
 	}

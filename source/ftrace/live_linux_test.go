@@ -56,6 +56,39 @@ func TestMain(m *testing.M) {
 			c.Close()
 		}
 		os.Exit(0)
+	case strings.HasPrefix(h, "udp "):
+		// Send a datagram to each address with an unconnected socket,
+		// then connect a socket to the last one and send on it.
+		addrs := strings.Fields(h)[1:]
+		for i, a := range addrs {
+			ua, err := net.ResolveUDPAddr("udp", a)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "helper:", err)
+				os.Exit(3)
+			}
+			if i == len(addrs)-1 {
+				c, err := net.DialUDP("udp", nil, ua)
+				if err == nil {
+					_, err = c.Write([]byte("procwall"))
+					c.Close()
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "helper:", err)
+					os.Exit(3)
+				}
+				continue
+			}
+			c, err := net.ListenUDP("udp", nil)
+			if err == nil {
+				_, err = c.WriteToUDP([]byte("procwall"), ua)
+				c.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "helper:", err)
+				os.Exit(3)
+			}
+		}
+		os.Exit(0)
 	case h == "hold":
 		// Open a source, say its instance, and wait to be killed.
 		s, err := Open(WithMode(ModeTracepoints))
@@ -762,5 +795,73 @@ func BenchmarkKernelRead(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// TestLiveUDP: in tracepoint mode, UDP sends (unconnected, IPv4 and IPv6)
+// and a UDP connect arrive as send events of the child, the connect once.
+func TestLiveUDP(t *testing.T) {
+	requireTracefs(t)
+	ns := privtest.NewNetNS(t)
+	var dsts []netip.AddrPort
+	if err := ns.Do(func() error {
+		for _, a := range []string{"127.0.0.1:0", "[::1]:0", "127.0.0.2:0"} {
+			c, err := net.ListenPacket("udp", a)
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { c.Close() })
+			dsts = append(dsts, netip.MustParseAddrPort(c.LocalAddr().String()))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(WithMode(ModeTracepoints))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var childPID atomic.Int64
+	got := map[netip.AddrPort]int{}
+	scanned, exited := 0, false
+	wait := collect(t, s, 10*time.Second, func(evs []source.Event) bool {
+		pid := int(childPID.Load())
+		if pid == 0 {
+			return false
+		}
+		for ; scanned < len(evs); scanned++ {
+			ev := evs[scanned]
+			if ev.PID != pid {
+				continue
+			}
+			switch ev.Kind {
+			case source.KindSend:
+				if ev.Proto != source.ProtoUDP {
+					t.Errorf("send event with proto %v", ev.Proto)
+				}
+				got[ev.Dst]++
+			case source.KindExit:
+				exited = true
+			}
+		}
+		return exited
+	})
+	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=udp "+dsts[0].String()+" "+dsts[1].String()+" "+dsts[2].String())
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	childPID.Store(int64(cmd.Process.Pid))
+	wait()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	for _, d := range dsts {
+		if got[d] != 1 {
+			t.Errorf("udp to %v: %d events, want 1 (all: %v)", d, got[d], got)
+		}
 	}
 }

@@ -15,8 +15,10 @@ const (
 	// ModeAuto uses kprobes when [FeatureKprobes] is supported, else
 	// tracepoints.
 	ModeAuto Mode = iota
-	// ModeTracepoints uses sched/task tracepoints for processes and
-	// sock/inet_sock_set_state for TCP connects. It has no UDP events.
+	// ModeTracepoints uses sched/task tracepoints for processes,
+	// sock/inet_sock_set_state for TCP connects and UDP output route
+	// lookups (fib, fib6) for UDP sends, with the gaps the package
+	// documentation lists.
 	ModeTracepoints
 	// ModeKprobes uses the same process tracepoints and kprobes on the TCP
 	// and UDP connect paths and the UDP send path.
@@ -69,10 +71,11 @@ type config struct {
 	log      *slog.Logger
 	bufferKB int
 	holdNS   int64
+	udp      bool
 }
 
 func defaultConfig() config {
-	return config{root: DefaultRoot, proc: "/proc", mode: ModeAuto, log: slog.New(slog.DiscardHandler), holdNS: 2e6}
+	return config{root: DefaultRoot, proc: "/proc", mode: ModeAuto, log: slog.New(slog.DiscardHandler), holdNS: 2e6, udp: true}
 }
 
 // WithRoot sets the tracefs mount point (default [DefaultRoot]). When no
@@ -95,6 +98,10 @@ func WithLogger(l *slog.Logger) Option {
 // in KiB (default: the kernel's default for new instances). A bigger
 // buffer rides out longer bursts without loss.
 func WithBufferKB(kb int) Option { return func(c *config) { c.bufferKB = kb } }
+
+// WithUDP turns the tracepoint mode's UDP send events (from UDP output
+// route lookups, see the package documentation) on or off (default on).
+func WithUDP(on bool) Option { return func(c *config) { c.udp = on } }
 
 // Stats are a Source's counters.
 type Stats struct {

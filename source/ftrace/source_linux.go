@@ -5,6 +5,7 @@ package ftrace
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +51,8 @@ type Source struct {
 	tasks  map[int32]int32  // task id -> thread-group id, learned from events and /proc
 	starts map[int32]uint64 // thread-group id -> start time (ns since boot)
 
+	lastUDP udpKey // the last UDP route lookup, to fold a connect's two
+
 	lossPending uint64
 	lossErr     error // first undecodable data since the last loss report
 	statsMu     sync.Mutex
@@ -62,6 +65,13 @@ type cpuBuf struct {
 	buf      []byte
 	stats    string // per_cpu/cpuN/stats
 	lostSeen uint64
+}
+
+type udpKey struct {
+	tid   int32
+	dst   netip.AddrPort
+	sport uint16
+	ts    uint64
 }
 
 // heldRec is a decoded record with its exec filename copied out of the
@@ -190,8 +200,27 @@ func (s *Source) setup() error {
 		}
 		evs = append(evs, kevs...)
 	}
+	var filters [][2]string // event path, filter
 	if s.mode == ModeTracepoints {
 		evs = append(evs, ev{"sock/inet_sock_set_state", roleSockState})
+		// Only connects: TCP_CLOSE -> TCP_SYN_SENT, in the connecting task.
+		filters = append(filters, [2]string{"sock/inet_sock_set_state",
+			fmt.Sprintf("oldstate == %d && newstate == %d", tcpClose, tcpSynSent)})
+		if s.cfg.udp {
+			// UDP output route lookups: in the sending task's context.
+			for _, p := range []struct {
+				path string
+				r    role
+			}{{"fib/fib_table_lookup", roleFib4}, {"fib6/fib6_table_lookup", roleFib6}} {
+				if _, err := os.Stat(filepath.Join(s.inst, "events", p.path, "format")); err != nil {
+					log.Info("ftrace: no UDP events from route lookups", "event", p.path, "err", err)
+					continue
+				}
+				evs = append(evs, ev{p.path, p.r})
+				filters = append(filters, [2]string{p.path,
+					fmt.Sprintf("proto == 17 && err == 0 && iif == %d", loopbackIfindex)})
+			}
+		}
 	}
 	for _, e := range evs {
 		b, err := os.ReadFile(filepath.Join(s.inst, "events", e.path, "format"))
@@ -226,11 +255,9 @@ func (s *Source) setup() error {
 			return &source.OpError{Op: "ftrace: set buffer size", Err: err}
 		}
 	}
-	if s.mode == ModeTracepoints {
-		// Only connects: TCP_CLOSE -> TCP_SYN_SENT, in the connecting task.
-		if err := writeFile(filepath.Join(s.inst, "events/sock/inet_sock_set_state/filter"),
-			fmt.Sprintf("oldstate == %d && newstate == %d", tcpClose, tcpSynSent)); err != nil {
-			return &source.OpError{Op: "ftrace: set connect filter", Err: err}
+	for _, f := range filters {
+		if err := writeFile(filepath.Join(s.inst, "events", f[0], "filter"), f[1]); err != nil {
+			return &source.OpError{Op: "ftrace: set filter of " + f[0], Err: err}
 		}
 	}
 	s.pageSize = os.Getpagesize()
@@ -675,6 +702,16 @@ func (s *Source) convert(h *heldRec) (source.Event, bool) {
 		delete(s.tasks, g)
 		return ev, true
 	case recConnect, recSend:
+		if r.Kind == recSend && r.Proto == source.ProtoUDP && s.mode == ModeTracepoints {
+			// connect() of a UDP socket looks its route up twice (to pick
+			// the source address, then with it): report it once.
+			last := s.lastUDP
+			s.lastUDP = udpKey{tid: r.TID, dst: r.Dst, sport: r.SPort, ts: r.TS}
+			if last.tid == r.TID && last.dst == r.Dst && last.sport == r.SPort && r.TS-last.ts < 1e6 {
+				s.count(func(st *Stats) { st.Skipped++ })
+				return source.Event{}, false
+			}
+		}
 		g := h.tgid
 		if g <= 0 {
 			s.count(func(st *Stats) { st.Unattributed++ })
