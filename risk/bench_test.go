@@ -23,47 +23,45 @@ var (
 	benchNow   time.Time
 )
 
-// hostGraph builds (once) a host graph of 100k processes (a tree of
-// fan-out 8, so lineages are about six deep) and 1M associations with
-// 200k remote addresses (five users per address on average), within one
-// day; 1% of the processes and 0.5% of the addresses have behaviours.
+// buildHost builds a host graph of procs processes (a tree of fan-out 8)
+// and assocs associations over addrs addresses within one day; 1% of the
+// processes and 0.5% of the addresses have behaviours.
+func buildHost(procs, assocs, addrs int) (*Graph, time.Time) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	g := NewGraph(WithMaxAssocs(2 * assocs))
+	start := t0
+	obs := func(ev source.Event) {
+		if err := g.Observe(ev); err != nil {
+			panic(err)
+		}
+	}
+	for i := 2; i < procs+2; i++ {
+		obs(source.Event{Time: start, Kind: source.KindFork, PID: i, PPID: max(1, i/8)})
+	}
+	day := int64(24 * time.Hour)
+	for i := range assocs {
+		pid := 2 + i%procs
+		t := start.Add(time.Duration(rng.Int64N(day)))
+		obs(source.Event{Time: t, Kind: source.KindConnect, PID: pid, Dst: netip.AddrPortFrom(benchAddr(rng.IntN(addrs)), 443)})
+	}
+	for range procs / 100 {
+		t := start.Add(time.Duration(rng.Int64N(day)))
+		obs(source.Event{Time: t, Kind: source.KindRisk, PID: 2 + rng.IntN(procs), Level: source.Level(1 + rng.IntN(4))})
+	}
+	for range addrs / 200 {
+		t := start.Add(time.Duration(rng.Int64N(day)))
+		if err := g.Note(Behaviour{Time: t, Node: AddrNode(benchAddr(rng.IntN(addrs))), Kind: BehaviourBlock}); err != nil {
+			panic(err)
+		}
+	}
+	return g, start.Add(24 * time.Hour)
+}
+
+// hostGraph builds (once) the 100k-process, 1M-association host graph:
+// lineages about six deep, five users per address on average.
 func hostGraph(tb testing.TB) (*Graph, time.Time) {
 	tb.Helper()
-	benchOnce.Do(func() {
-		rng := rand.New(rand.NewPCG(9, 9))
-		g := NewGraph(WithMaxAssocs(2 * benchAssocs))
-		start := t0
-		obs := func(ev source.Event) {
-			if err := g.Observe(ev); err != nil {
-				panic(err)
-			}
-		}
-		for i := 2; i < benchProcs+2; i++ {
-			obs(source.Event{Time: start, Kind: source.KindFork, PID: i, PPID: max(1, i/8)})
-		}
-		addrs := make([]netip.AddrPort, benchAddrs)
-		for i := range addrs {
-			addrs[i] = netip.AddrPortFrom(benchAddr(i), 443)
-		}
-		day := int64(24 * time.Hour)
-		for i := range benchAssocs {
-			pid := 2 + i%benchProcs
-			t := start.Add(time.Duration(rng.Int64N(day)))
-			obs(source.Event{Time: t, Kind: source.KindConnect, PID: pid, Dst: addrs[rng.IntN(benchAddrs)]})
-		}
-		benchNow = start.Add(24 * time.Hour)
-		for range benchProcs / 100 {
-			t := start.Add(time.Duration(rng.Int64N(day)))
-			obs(source.Event{Time: t, Kind: source.KindRisk, PID: 2 + rng.IntN(benchProcs), Level: source.Level(1 + rng.IntN(4))})
-		}
-		for range benchAddrs / 200 {
-			t := start.Add(time.Duration(rng.Int64N(day)))
-			if err := g.Note(Behaviour{Time: t, Node: AddrNode(addrs[rng.IntN(benchAddrs)].Addr()), Kind: BehaviourBlock}); err != nil {
-				panic(err)
-			}
-		}
-		benchGraph = g
-	})
+	benchOnce.Do(func() { benchGraph, benchNow = buildHost(benchProcs, benchAssocs, benchAddrs) })
 	// Settle the garbage of the build so that it does not run in the
 	// timed loop.
 	runtime.GC()
@@ -83,6 +81,19 @@ func BenchmarkAssess(b *testing.B) {
 	if s := g.Stats(); s.Processes < benchProcs || s.Assocs < benchAssocs*9/10 {
 		b.Fatalf("graph too small: %+v", s)
 	}
+	benchAssess(b, g, now, benchProcs)
+}
+
+// BenchmarkAssessSmall is the baseline: the same assessment on a host
+// graph a hundred times smaller with the same degrees (1k processes, 10k
+// associations), so that the difference is the cost of the graph's size.
+func BenchmarkAssessSmall(b *testing.B) {
+	g, now := buildHost(benchProcs/100, benchAssocs/100, benchAddrs/100)
+	runtime.GC()
+	benchAssess(b, g, now, benchProcs/100)
+}
+
+func benchAssess(b *testing.B, g *Graph, now time.Time, procs int) {
 	w, err := NewWarner(g, DefaultWarnConfig())
 	if err != nil {
 		b.Fatal(err)
@@ -90,7 +101,7 @@ func BenchmarkAssess(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pids := make([]Node, 1024)
 	for i := range pids {
-		pids[i] = proc(2 + rng.IntN(benchProcs))
+		pids[i] = proc(2 + rng.IntN(procs))
 	}
 	related := 0
 	b.ReportAllocs()
