@@ -107,3 +107,31 @@ package risk
 //	 "drivers":[{"node":"process","pid":231,"name":"sh","relation":"direct","via":"child","probability":0.2,"level":0,
 //	   "behaviours":[{"ts":"2026-11-22T10:00:00.004Z","kind":"risk","level":"high"}]}],
 //	 "reason":"safety probability 0.20 is below the threshold 0.70 (base 0.50, trend +1.00); 1 of 2 related nodes are warning nodes; driven by sh (231) (direct, child)"}
+//
+// # Wiring (for the Protector)
+//
+// One [Graph] feeds both components; all three are driven by event time,
+// start no goroutines and are not safe for concurrent use (call them under
+// the Protector's lock, as Containment):
+//
+//	g := risk.NewGraph(risk.WithGraphRetention(period))   // ≥ WarnTarget.Period
+//	w, err := risk.NewWarner(g, risk.DefaultWarnConfig())
+//	c, err := risk.NewChains(g, risk.DefaultChainConfig())
+//
+//  1. Every event, of every kind, before anything else acts on it:
+//     g.Observe(ev) (it rejects, and counts, invalid events).
+//  2. Behaviours that are not events: for a committed block decision,
+//     g.Note(Behaviour{Kind: BehaviourBlock}) on its target process and on
+//     each blocked address; for a rule-engine denial, BehaviourDeny on the
+//     process (and on the address, if the verdict names one).
+//  3. After a risk event, a block or a denial on node n: emit every record
+//     of w.Around(n, ev.Time) (the related processes that now cross their
+//     threshold, deduplicated by Cooldown/RewarnDelta).
+//  4. On a risk report at or above the blocking level (or a block, or a
+//     warning the caller wants followed): c.Flag(n, ev.Time, reason);
+//     ErrTooManyChains and ErrUnknownNode are worth a log line only.
+//  5. As event time advances (on every event, or on the reap tick): emit
+//     every record of c.Window(ev.Time).
+//
+// *Warning and *Chain implement the Protector's record interface
+// (RecordAction) and marshal to the records above.
