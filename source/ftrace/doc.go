@@ -127,8 +127,10 @@
 //
 // # Privileges
 //
-// Root (CAP_SYS_ADMIN) for tracefs and mounting it; CAP_SYS_PTRACE-free
-// reads of /proc/<pid>/stat, status and cmdline.
+// Root (CAP_SYS_ADMIN) for tracefs and mounting it, and reads of
+// /proc/<pid>/stat, status and cmdline. Trace events carry pids of the
+// initial pid namespace: the source must run in it (a host agent, or a
+// container sharing the host's pid namespace), or pids and /proc disagree.
 //
 // # Concurrency
 //

@@ -258,7 +258,7 @@ func TestLiveTracepoints(t *testing.T) {
 		return fork != nil && exec != nil && exit != nil && c4 != nil && c6 != nil
 	})
 	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=connect "+dst4.String()+" "+dst6.String())
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", helperEnv+"=connect "+dst4.String()+" "+dst6.String())
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -403,7 +403,7 @@ func TestLeftoversAfterClose(t *testing.T) {
 func TestLeftoversAfterKill(t *testing.T) {
 	requireTracefs(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=hold")
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", helperEnv+"=hold")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -848,7 +848,7 @@ func TestLiveUDP(t *testing.T) {
 		return exited
 	})
 	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=udp "+dsts[0].String()+" "+dsts[1].String()+" "+dsts[2].String())
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", helperEnv+"=udp "+dsts[0].String()+" "+dsts[1].String()+" "+dsts[2].String())
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
