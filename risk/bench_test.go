@@ -29,7 +29,7 @@ var (
 func buildHost(procs, assocs, addrs int) (*Graph, time.Time) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	g := NewGraph(WithMaxAssocs(2 * assocs))
-	start := t0
+	start := warnT0
 	obs := func(ev source.Event) {
 		if err := g.Observe(ev); err != nil {
 			panic(err)
@@ -101,7 +101,7 @@ func benchAssess(b *testing.B, g *Graph, now time.Time, procs int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pids := make([]Node, 1024)
 	for i := range pids {
-		pids[i] = proc(2 + rng.IntN(procs))
+		pids[i] = procNode(2 + rng.IntN(procs))
 	}
 	related := 0
 	b.ReportAllocs()

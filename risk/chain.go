@@ -2,6 +2,7 @@ package risk
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -206,7 +207,7 @@ func NewChains(g *Graph, cfg ChainConfig) (*Chains, error) {
 }
 
 // ErrTooManyChains is returned by Flag when MaxChains chains are tracked.
-var ErrTooManyChains = fmt.Errorf("too many attack chains tracked")
+var ErrTooManyChains = errors.New("too many attack chains tracked")
 
 func (c *Chains) window(ts int64) int64 {
 	w := int64(c.cfg.Window)

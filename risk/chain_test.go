@@ -18,16 +18,16 @@ import (
 // from 203.0.113.9 and exits; in window 2 a process outside the lineage
 // (python3, 400) takes over 203.0.113.9. 500 is unrelated noise.
 func multiStage() *replay.Builder {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(100, 1).Exec(100, "/usr/sbin/nginx", "nginx").
-		At(t0.Add(5*time.Second)).Accept(100, "tcp", "192.0.2.10:80", "203.0.113.66:5555").
+		At(warnT0.Add(5*time.Second)).Accept(100, "tcp", "192.0.2.10:80", "203.0.113.66:5555").
 		Fork(231, 100).Exec(231, "/bin/sh", "sh", "-i").
-		At(t0.Add(10*time.Second)).Risk(231, "high", "reverse shell").
-		At(t0.Add(65*time.Second)).Fork(300, 231).Exec(300, "/usr/bin/curl", "curl").
+		At(warnT0.Add(10*time.Second)).Risk(231, "high", "reverse shell").
+		At(warnT0.Add(65*time.Second)).Fork(300, 231).Exec(300, "/usr/bin/curl", "curl").
 		Connect(300, "tcp", "203.0.113.9:80").
 		Fork(500, 1).Exec(500, "/usr/bin/dig").Connect(500, "udp", "192.0.2.53:53").
-		At(t0.Add(90*time.Second)).Exit(300, 0).
-		At(t0.Add(130*time.Second)).Fork(400, 1).Exec(400, "/usr/bin/python3", "python3").
+		At(warnT0.Add(90*time.Second)).Exit(300, 0).
+		At(warnT0.Add(130*time.Second)).Fork(400, 1).Exec(400, "/usr/bin/python3", "python3").
 		Connect(400, "tcp", "203.0.113.9:443")
 	return b
 }
@@ -58,17 +58,17 @@ func nodeNames(c Chain) []string {
 }
 
 func TestChainMultiStage(t *testing.T) {
-	g := feed(t, multiStage())
+	g := feedGraph(t, multiStage())
 	c := newChains(t, g, nil)
-	id, err := c.Flag(proc(231), t0.Add(10*time.Second), "reverse shell")
+	id, err := c.Flag(procNode(231), warnT0.Add(10*time.Second), "reverse shell")
 	if err != nil || id != "chain-1" {
 		t.Fatalf("Flag: %q %v", id, err)
 	}
 	// Flagging a node already in the chain returns the same chain.
-	if id2, err := c.Flag(proc(231), t0.Add(11*time.Second), "again"); err != nil || id2 != id {
+	if id2, err := c.Flag(procNode(231), warnT0.Add(11*time.Second), "again"); err != nil || id2 != id {
 		t.Errorf("second Flag: %q %v", id2, err)
 	}
-	recs := c.Window(t0.Add(5 * time.Minute))
+	recs := c.Window(warnT0.Add(5 * time.Minute))
 	if len(recs) != 3 {
 		for _, r := range recs {
 			t.Logf("%d: %v", r.Window, nodeNames(r))
@@ -116,13 +116,13 @@ func TestChainMultiStage(t *testing.T) {
 		}
 	}
 	// Nothing new: no more records; after IdleWindows the chain is dropped.
-	if more := c.Window(t0.Add(10 * time.Minute)); len(more) != 0 {
+	if more := c.Window(warnT0.Add(10 * time.Minute)); len(more) != 0 {
 		t.Errorf("records without growth: %+v", more)
 	}
 	if got := c.Tracked(); len(got) != 1 {
 		t.Errorf("tracked %v", got)
 	}
-	c.Window(t0.Add(2 * time.Hour))
+	c.Window(warnT0.Add(2 * time.Hour))
 	if got := c.Tracked(); len(got) != 0 {
 		t.Errorf("idle chain still tracked: %v", got)
 	}
@@ -132,17 +132,17 @@ func TestChainSharedAndFanout(t *testing.T) {
 	// While curl (300) is alive, 600 starts using its address: shared, a
 	// weak link (0.72·0.35 = 0.252). A MinConfidence above it keeps 600
 	// out; an address with too many users is not followed at all.
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(231, 1).Exec(231, "/bin/sh").
-		At(t0.Add(65*time.Second)).Fork(300, 231).Exec(300, "/usr/bin/curl").Connect(300, "tcp", "203.0.113.9:80").
-		At(t0.Add(130*time.Second)).Fork(600, 1).Exec(600, "/usr/bin/apt").Connect(600, "tcp", "203.0.113.9:80")
-	g := feed(t, b)
+		At(warnT0.Add(65*time.Second)).Fork(300, 231).Exec(300, "/usr/bin/curl").Connect(300, "tcp", "203.0.113.9:80").
+		At(warnT0.Add(130*time.Second)).Fork(600, 1).Exec(600, "/usr/bin/apt").Connect(600, "tcp", "203.0.113.9:80")
+	g := feedGraph(t, b)
 
 	c := newChains(t, g, nil)
-	if _, err := c.Flag(proc(231), t0.Add(time.Second), "shell"); err != nil {
+	if _, err := c.Flag(procNode(231), warnT0.Add(time.Second), "shell"); err != nil {
 		t.Fatal(err)
 	}
-	recs := c.Window(t0.Add(5 * time.Minute))
+	recs := c.Window(warnT0.Add(5 * time.Minute))
 	last := recs[len(recs)-1]
 	var apt *ChainNode
 	for i, n := range last.Nodes {
@@ -155,10 +155,10 @@ func TestChainSharedAndFanout(t *testing.T) {
 	}
 
 	c = newChains(t, g, func(cc *ChainConfig) { cc.MinConfidence = 0.3 })
-	if _, err := c.Flag(proc(231), t0.Add(time.Second), "shell"); err != nil {
+	if _, err := c.Flag(procNode(231), warnT0.Add(time.Second), "shell"); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range c.Window(t0.Add(5 * time.Minute)) {
+	for _, r := range c.Window(warnT0.Add(5 * time.Minute)) {
 		for _, n := range r.Nodes {
 			if n.PID == 600 {
 				t.Errorf("weak link admitted under MinConfidence 0.3: %+v", n)
@@ -167,10 +167,10 @@ func TestChainSharedAndFanout(t *testing.T) {
 	}
 
 	c = newChains(t, g, func(cc *ChainConfig) { cc.MaxAddrFanout = 1 })
-	if _, err := c.Flag(proc(231), t0.Add(time.Second), "shell"); err != nil {
+	if _, err := c.Flag(procNode(231), warnT0.Add(time.Second), "shell"); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range c.Window(t0.Add(5 * time.Minute)) {
+	for _, r := range c.Window(warnT0.Add(5 * time.Minute)) {
 		for _, n := range r.Nodes {
 			if n.PID == 600 {
 				t.Errorf("common address followed: %+v", n)
@@ -180,15 +180,15 @@ func TestChainSharedAndFanout(t *testing.T) {
 }
 
 func TestChainRiskBoostAndErrors(t *testing.T) {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(231, 1).Exec(231, "/bin/sh").
-		At(t0.Add(65*time.Second)).Fork(300, 231).Exec(300, "/tmp/x").Risk(300, "high", "miner")
-	g := feed(t, b)
+		At(warnT0.Add(65*time.Second)).Fork(300, 231).Exec(300, "/tmp/x").Risk(300, "high", "miner")
+	g := feedGraph(t, b)
 	c := newChains(t, g, nil)
-	if _, err := c.Flag(proc(231), t0, "shell"); err != nil {
+	if _, err := c.Flag(procNode(231), warnT0, "shell"); err != nil {
 		t.Fatal(err)
 	}
-	recs := c.Window(t0.Add(2 * time.Minute))
+	recs := c.Window(warnT0.Add(2 * time.Minute))
 	n := recs[len(recs)-1].Nodes
 	x := n[len(n)-1]
 	// 0.9 from the fork, boosted by the report: 1 − 0.1·0.5 = 0.95.
@@ -196,24 +196,24 @@ func TestChainRiskBoostAndErrors(t *testing.T) {
 		t.Errorf("boosted node = %+v", x)
 	}
 
-	if _, err := c.Flag(proc(999), t0, "x"); !errors.Is(err, ErrUnknownNode) {
+	if _, err := c.Flag(procNode(999), warnT0, "x"); !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("unknown pid: %v", err)
 	}
-	if _, err := c.Flag(AddrNode(netip.MustParseAddr("203.0.113.77")), t0, "x"); !errors.Is(err, ErrUnknownNode) {
+	if _, err := c.Flag(AddrNode(netip.MustParseAddr("203.0.113.77")), warnT0, "x"); !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("unknown addr: %v", err)
 	}
-	if _, err := c.Flag(Node{}, t0, "x"); err == nil {
+	if _, err := c.Flag(Node{}, warnT0, "x"); err == nil {
 		t.Error("invalid node accepted")
 	}
 	c = newChains(t, g, func(cc *ChainConfig) { cc.MaxChains = 1 })
-	if _, err := c.Flag(proc(231), t0, "x"); err != nil {
+	if _, err := c.Flag(procNode(231), warnT0, "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Flag(proc(1), t0, "x"); err != nil {
+	if _, err := c.Flag(procNode(1), warnT0, "x"); err != nil {
 		t.Errorf("a node already in the chain (upstream pid 1) is not a new chain: %v", err)
 	}
-	_ = g.Observe(source.Event{Time: t0.Add(3 * time.Minute), Kind: source.KindFork, PID: 700, PPID: 1})
-	if _, err := c.Flag(proc(700), t0, "x"); !errors.Is(err, ErrTooManyChains) {
+	_ = g.Observe(source.Event{Time: warnT0.Add(3 * time.Minute), Kind: source.KindFork, PID: 700, PPID: 1})
+	if _, err := c.Flag(procNode(700), warnT0, "x"); !errors.Is(err, ErrTooManyChains) {
 		t.Errorf("over MaxChains: %v", err)
 	}
 	for name, mod := range map[string]func(*ChainConfig){
@@ -232,15 +232,15 @@ func TestChainRiskBoostAndErrors(t *testing.T) {
 
 func TestChainAddrOrigin(t *testing.T) {
 	// A flagged address: processes that start using it join downstream.
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(10, 1).Exec(10, "/usr/bin/curl").Connect(10, "tcp", "203.0.113.9:80").Exit(10, 0).
-		At(t0.Add(70*time.Second)).Fork(11, 1).Exec(11, "/usr/bin/wget").Connect(11, "tcp", "203.0.113.9:80")
-	g := feed(t, b)
+		At(warnT0.Add(70*time.Second)).Fork(11, 1).Exec(11, "/usr/bin/wget").Connect(11, "tcp", "203.0.113.9:80")
+	g := feedGraph(t, b)
 	c := newChains(t, g, nil)
-	if _, err := c.Flag(AddrNode(netip.MustParseAddr("203.0.113.9")), t0.Add(time.Second), "blocked"); err != nil {
+	if _, err := c.Flag(AddrNode(netip.MustParseAddr("203.0.113.9")), warnT0.Add(time.Second), "blocked"); err != nil {
 		t.Fatal(err)
 	}
-	recs := c.Window(t0.Add(3 * time.Minute))
+	recs := c.Window(warnT0.Add(3 * time.Minute))
 	if len(recs) != 2 {
 		t.Fatalf("records: %d", len(recs))
 	}
@@ -256,16 +256,16 @@ func TestChainAddrOrigin(t *testing.T) {
 }
 
 func TestChainJSON(t *testing.T) {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(100, 1).Exec(100, "/usr/sbin/nginx").
 		Fork(231, 100).Exec(231, "/bin/sh").
-		At(t0.Add(61*time.Second)).Fork(300, 231).Exec(300, "/usr/bin/curl")
-	g := feed(t, b)
+		At(warnT0.Add(61*time.Second)).Fork(300, 231).Exec(300, "/usr/bin/curl")
+	g := feedGraph(t, b)
 	c := newChains(t, g, func(cc *ChainConfig) { cc.UpstreamDepth = 1 })
-	if _, err := c.Flag(proc(231), t0.Add(2*time.Second), "reverse shell"); err != nil {
+	if _, err := c.Flag(procNode(231), warnT0.Add(2*time.Second), "reverse shell"); err != nil {
 		t.Fatal(err)
 	}
-	recs := c.Window(t0.Add(2 * time.Minute))
+	recs := c.Window(warnT0.Add(2 * time.Minute))
 	if len(recs) != 2 {
 		t.Fatalf("records: %d", len(recs))
 	}
@@ -282,7 +282,7 @@ func TestChainJSON(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("JSON\n got %s\nwant %s", got, want)
 	}
-	var r Record = &recs[1]
+	var r recordIface = &recs[1]
 	if r.RecordAction() != "chain" {
 		t.Errorf("RecordAction = %q", r.RecordAction())
 	}

@@ -81,7 +81,7 @@ func TestGraphRandomTraces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := t0
+		now := warnT0
 		for i := range 600 {
 			now = now.Add(time.Duration(rng.IntN(20)-2) * time.Second)
 			ev := source.Event{Time: now, Kind: kinds[rng.IntN(len(kinds))], PID: 1 + rng.IntN(30), PPID: rng.IntN(30),

@@ -10,11 +10,11 @@ import (
 )
 
 func TestGraphIdentityAndReuse(t *testing.T) {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(100, 1).Exec(100, "/usr/sbin/nginx").Exit(100, 0).
 		After(time.Second).Fork(100, 1).Exec(100, "/bin/bash"). // pid reused
 		Connect(100, "tcp", "198.51.100.7:443")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	if s := g.Stats(); s.Processes != 3 || s.Addrs != 1 || s.Assocs != 1 {
 		t.Fatalf("stats %+v, want 3 processes (1, two 100s), 1 address, 1 association", s)
 	}
@@ -38,9 +38,9 @@ func TestGraphIdentityAndReuse(t *testing.T) {
 	// With start times: exact identity.
 	g = NewGraph()
 	for _, ev := range []source.Event{
-		{Time: t0, Kind: source.KindFork, PID: 7, Start: 70, PPID: 1, PStart: 10},
-		{Time: t0, Kind: source.KindConnect, PID: 7, Start: 70, Dst: netip.MustParseAddrPort("[::ffff:203.0.113.9]:80")},
-		{Time: t0, Kind: source.KindRisk, PID: 7, Start: 70, Level: source.LevelHigh},
+		{Time: warnT0, Kind: source.KindFork, PID: 7, Start: 70, PPID: 1, PStart: 10},
+		{Time: warnT0, Kind: source.KindConnect, PID: 7, Start: 70, Dst: netip.MustParseAddrPort("[::ffff:203.0.113.9]:80")},
+		{Time: warnT0, Kind: source.KindRisk, PID: 7, Start: 70, Level: source.LevelHigh},
 	} {
 		if err := g.Observe(ev); err != nil {
 			t.Fatal(err)
@@ -53,7 +53,7 @@ func TestGraphIdentityAndReuse(t *testing.T) {
 	if g.addrs[netip.MustParseAddr("203.0.113.9")] == nil {
 		t.Error("v4-mapped address not canonicalised")
 	}
-	if err := g.Observe(source.Event{Time: t0, Kind: source.KindConnect, PID: 7}); err == nil {
+	if err := g.Observe(source.Event{Time: warnT0, Kind: source.KindConnect, PID: 7}); err == nil {
 		t.Error("connect without dst accepted")
 	}
 	if g.Stats().Rejected != 1 {
@@ -69,14 +69,14 @@ func TestGraphRetentionAndCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	obs(source.Event{Time: t0, Kind: source.KindFork, PID: 10, PPID: 1})
-	obs(source.Event{Time: t0, Kind: source.KindConnect, PID: 10, Dst: netip.MustParseAddrPort("203.0.113.9:80")})
-	obs(source.Event{Time: t0, Kind: source.KindRisk, PID: 10, Level: source.LevelLow})
-	obs(source.Event{Time: t0.Add(time.Minute), Kind: source.KindExit, PID: 10})
-	obs(source.Event{Time: t0.Add(time.Minute), Kind: source.KindFork, PID: 20, PPID: 1})
+	obs(source.Event{Time: warnT0, Kind: source.KindFork, PID: 10, PPID: 1})
+	obs(source.Event{Time: warnT0, Kind: source.KindConnect, PID: 10, Dst: netip.MustParseAddrPort("203.0.113.9:80")})
+	obs(source.Event{Time: warnT0, Kind: source.KindRisk, PID: 10, Level: source.LevelLow})
+	obs(source.Event{Time: warnT0.Add(time.Minute), Kind: source.KindExit, PID: 10})
+	obs(source.Event{Time: warnT0.Add(time.Minute), Kind: source.KindFork, PID: 20, PPID: 1})
 	// Event time moves past the retention: the exited process, its
 	// association, behaviour and address go; the live ones stay.
-	obs(source.Event{Time: t0.Add(3 * time.Hour), Kind: source.KindConnect, PID: 20, Dst: netip.MustParseAddrPort("198.51.100.1:80")})
+	obs(source.Event{Time: warnT0.Add(3 * time.Hour), Kind: source.KindConnect, PID: 20, Dst: netip.MustParseAddrPort("198.51.100.1:80")})
 	if g.lookup(source.ProcID{PID: 20}) == nil {
 		t.Fatal("live process pruned")
 	}
@@ -91,7 +91,7 @@ func TestGraphRetentionAndCap(t *testing.T) {
 
 	g = NewGraph(WithMaxAssocs(100), WithMaxBehaviours(2))
 	for i := range 300 {
-		ev := source.Event{Time: t0.Add(time.Duration(i) * time.Second), Kind: source.KindConnect, PID: 5,
+		ev := source.Event{Time: warnT0.Add(time.Duration(i) * time.Second), Kind: source.KindConnect, PID: 5,
 			Dst: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 80)}
 		if i >= 256 {
 			ev.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 80)
@@ -105,7 +105,7 @@ func TestGraphRetentionAndCap(t *testing.T) {
 	}
 	p := g.lookup(source.ProcID{PID: 5})
 	for _, e := range p.assocs {
-		if e.last < t0.Add(150*time.Second).UnixNano() {
+		if e.last < warnT0.Add(150*time.Second).UnixNano() {
 			t.Errorf("an old association survived the cap: %v", e.a.addr)
 		}
 		if p.assocs[e.pi] != e || e.a.assocs[e.ai] != e {
@@ -113,9 +113,9 @@ func TestGraphRetentionAndCap(t *testing.T) {
 		}
 	}
 	for i := range 5 {
-		_ = g.Note(Behaviour{Time: t0.Add(time.Duration(i) * time.Hour), Node: ProcessNode(p.id), Kind: BehaviourDeny})
+		_ = g.Note(Behaviour{Time: warnT0.Add(time.Duration(i) * time.Hour), Node: ProcessNode(p.id), Kind: BehaviourDeny})
 	}
-	if len(p.beh) != 2 || p.beh[1].t != t0.Add(4*time.Hour).UnixNano() {
+	if len(p.beh) != 2 || p.beh[1].t != warnT0.Add(4*time.Hour).UnixNano() {
 		t.Errorf("behaviours %+v, want the 2 newest", p.beh)
 	}
 }
@@ -123,10 +123,10 @@ func TestGraphRetentionAndCap(t *testing.T) {
 func TestGraphLateReport(t *testing.T) {
 	// A detector's report arriving after the process exited names the
 	// exited process, not a new one.
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(231, 100).Exec(231, "/bin/sh").Connect(231, "tcp", "203.0.113.9:80").Exit(231, 0).
 		After(time.Second).Risk(231, "high", "late report")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	if s := g.Stats(); s.Processes != 2 {
 		t.Fatalf("processes %d, want 2 (100, 231)", s.Processes)
 	}
@@ -143,7 +143,7 @@ func TestGraphLateReport(t *testing.T) {
 func TestGraphProcessCap(t *testing.T) {
 	g := NewGraph(WithMaxProcesses(50))
 	for i := range 200 {
-		ts := t0.Add(time.Duration(i) * time.Second)
+		ts := warnT0.Add(time.Duration(i) * time.Second)
 		pid := 1000 + i
 		for _, ev := range []source.Event{
 			{Time: ts, Kind: source.KindFork, PID: pid, PPID: 1},

@@ -14,10 +14,10 @@ import (
 	"github.com/procwall/procwall/source/replay"
 )
 
-var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+var warnT0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // feed builds a graph from a builder's events.
-func feed(t testing.TB, b *replay.Builder, opts ...GraphOption) *Graph {
+func feedGraph(t testing.TB, b *replay.Builder, opts ...GraphOption) *Graph {
 	t.Helper()
 	if err := b.Err(); err != nil {
 		t.Fatalf("builder: %v", err)
@@ -44,12 +44,12 @@ func newWarner(t testing.TB, g *Graph, mod func(*WarnConfig)) *Warner {
 	return w
 }
 
-func proc(pid int) Node { return ProcessNode(source.ProcID{PID: pid}) }
+func procNode(pid int) Node { return ProcessNode(source.ProcID{PID: pid}) }
 
 // webServer: nginx (100) with a worker (101) that runs a shell (231);
 // an unrelated backup job (300) shares 198.51.100.7 with the worker.
 func webServer() *replay.Builder {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(100, 1).Exec(100, "/usr/sbin/nginx", "nginx").
 		Fork(101, 100).Exec(101, "/usr/sbin/nginx", "nginx: worker").
 		Connect(101, "tcp", "198.51.100.7:443").
@@ -65,11 +65,11 @@ func TestWarnProcessScenario(t *testing.T) {
 	b.After(time.Hour).Fork(231, 101).Exec(231, "/bin/sh", "sh", "-i").
 		Risk(231, "high", "reverse shell").
 		After(time.Minute).Risk(300, "medium", "odd upload")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	w := newWarner(t, g, nil)
 	now := g.Now()
 
-	rec, warns, err := w.Assess(proc(101), now)
+	rec, warns, err := w.Assess(procNode(101), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +106,12 @@ func TestWarnProcessScenario(t *testing.T) {
 	}
 
 	// The unrelated process stays quiet with probability 1.
-	rec, warns, err = w.Assess(proc(400), now)
+	rec, warns, err = w.Assess(procNode(400), now)
 	if err != nil || warns || rec.Probability != 1 || len(rec.Drivers) != 0 {
 		t.Errorf("unrelated 400: warns=%v err=%v %+v", warns, err, rec)
 	}
 	// Unknown nodes are errors.
-	if _, _, err := w.Assess(proc(999), now); !errors.Is(err, ErrUnknownNode) {
+	if _, _, err := w.Assess(procNode(999), now); !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("unknown pid: err = %v", err)
 	}
 	if _, _, err := w.Assess(AddrNode(netip.MustParseAddr("203.0.113.200")), now); !errors.Is(err, ErrUnknownNode) {
@@ -120,14 +120,14 @@ func TestWarnProcessScenario(t *testing.T) {
 }
 
 func TestWarnAddrScenario(t *testing.T) {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(10, 1).Exec(10, "/usr/bin/cron").
 		Fork(11, 10).Exec(11, "/usr/bin/curl").Connect(11, "tcp", "203.0.113.9:80").
 		Fork(12, 1).Exec(12, "/usr/bin/wget").Connect(12, "tcp", "203.0.113.9:80").
 		Fork(13, 1).Exec(13, "/usr/bin/python3").Connect(13, "tcp", "203.0.113.9:8080").
 		After(30*time.Minute).Risk(11, "critical", "miner download").
 		Risk(12, "high", "dropper")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	w := newWarner(t, g, nil)
 	rec, warns, err := w.Assess(AddrNode(netip.MustParseAddr("203.0.113.9")), g.Now())
 	if err != nil || !warns {
@@ -155,9 +155,9 @@ func TestWarnPeriodAndResolution(t *testing.T) {
 	b := webServer()
 	b.Risk(300, "critical", "old incident")
 	b.After(30*time.Hour).Connect(101, "tcp", "203.0.113.1:443")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	w := newWarner(t, g, nil)
-	rec, warns, err := w.Assess(proc(101), g.Now())
+	rec, warns, err := w.Assess(procNode(101), g.Now())
 	// Related: parent 100, ancestor 1, the fresh address; not 300 nor
 	// 198.51.100.7.
 	if err != nil || warns || rec.Related != 3 || len(rec.Drivers) != 0 {
@@ -166,29 +166,29 @@ func TestWarnPeriodAndResolution(t *testing.T) {
 
 	b = webServer()
 	b.Fork(231, 101).Risk(231, "critical", "shell").Assess(231, true, "false positive")
-	g = feed(t, b)
+	g = feedGraph(t, b)
 	w = newWarner(t, g, nil)
-	if rec, warns, _ := w.Assess(proc(101), g.Now()); warns || rec.Probability != 1 {
+	if rec, warns, _ := w.Assess(procNode(101), g.Now()); warns || rec.Probability != 1 {
 		t.Errorf("resolved behaviour still counts: %+v", rec)
 	}
 }
 
 func TestWarnNotedBehaviours(t *testing.T) {
 	b := webServer()
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	now := g.Now()
 	addr := netip.MustParseAddr("198.51.100.7")
 	for _, beh := range []Behaviour{
 		{Time: now, Node: AddrNode(addr), Kind: BehaviourBlock},
-		{Time: now, Node: proc(300), Kind: BehaviourDeny},
-		{Time: now, Node: proc(300), Kind: BehaviourDeny},
+		{Time: now, Node: procNode(300), Kind: BehaviourDeny},
+		{Time: now, Node: procNode(300), Kind: BehaviourDeny},
 	} {
 		if err := g.Note(beh); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w := newWarner(t, g, nil)
-	rec, warns, err := w.Assess(proc(101), now)
+	rec, warns, err := w.Assess(procNode(101), now)
 	if err != nil || !warns {
 		t.Fatalf("blocked address + denied neighbour: warns=%v err=%v %+v", warns, err, rec)
 	}
@@ -197,14 +197,14 @@ func TestWarnNotedBehaviours(t *testing.T) {
 	}
 	// A target that counts only risk reports ignores them.
 	w = newWarner(t, g, func(c *WarnConfig) { c.Target.Behaviours = []BehaviourKind{BehaviourRisk} })
-	if rec, warns, _ := w.Assess(proc(101), now); warns || len(rec.Drivers) != 0 {
+	if rec, warns, _ := w.Assess(procNode(101), now); warns || len(rec.Drivers) != 0 {
 		t.Errorf("risk-only target counted blocks/denials: %+v", rec)
 	}
 
 	bad := []Behaviour{
-		{Time: now, Node: proc(300)},
-		{Node: proc(300), Kind: BehaviourDeny},
-		{Time: now, Node: proc(0), Kind: BehaviourDeny},
+		{Time: now, Node: procNode(300)},
+		{Node: procNode(300), Kind: BehaviourDeny},
+		{Time: now, Node: procNode(0), Kind: BehaviourDeny},
 		{Time: now, Node: Node{Kind: NodeAddr}, Kind: BehaviourBlock},
 		{Time: now, Kind: BehaviourBlock},
 	}
@@ -216,16 +216,16 @@ func TestWarnNotedBehaviours(t *testing.T) {
 }
 
 func TestWarningJSON(t *testing.T) {
-	b := replay.NewBuilder(t0)
+	b := replay.NewBuilder(warnT0)
 	b.Fork(100, 1).Exec(100, "/usr/sbin/nginx", "nginx").
 		Fork(231, 100).Exec(231, "/bin/sh", "sh").
 		Risk(231, "high", "reverse shell")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	w := newWarner(t, g, func(c *WarnConfig) {
 		c.Windows = []WarnWindow{{Span: 24 * time.Hour, Weight: 1}}
 		c.Buckets = 2
 	})
-	rec, warns, err := w.Assess(proc(100), g.Now())
+	rec, warns, err := w.Assess(procNode(100), g.Now())
 	if err != nil || !warns {
 		t.Fatalf("warns=%v err=%v", warns, err)
 	}
@@ -250,7 +250,7 @@ func TestWarningJSON(t *testing.T) {
 	if pref := math.Pow(0.2, 0.7); math.Abs(rec.Windows[0].Reference-pref) > 1e-4 {
 		t.Errorf("reference %v, want 0.2^0.7 = %v", rec.Windows[0].Reference, pref)
 	}
-	var r Record = &rec
+	var r recordIface = &rec
 	if r.RecordAction() != "warn" {
 		t.Errorf("RecordAction = %q", r.RecordAction())
 	}
@@ -258,7 +258,7 @@ func TestWarningJSON(t *testing.T) {
 
 // Record is the Protector's record interface (kept here so the test fails
 // to compile if the records stop implementing it).
-type Record interface{ RecordAction() string }
+type recordIface interface{ RecordAction() string }
 
 func TestWarnConfigValidate(t *testing.T) {
 	cases := map[string]func(*WarnConfig){
@@ -293,10 +293,10 @@ func TestWarnConfigValidate(t *testing.T) {
 func TestWarnAroundCooldown(t *testing.T) {
 	b := webServer()
 	b.Fork(231, 101).Exec(231, "/bin/sh").Risk(231, "critical", "shell")
-	g := feed(t, b)
+	g := feedGraph(t, b)
 	w := newWarner(t, g, nil)
 	now := g.Now()
-	ws := w.Around(proc(231), now)
+	ws := w.Around(procNode(231), now)
 	if len(ws) == 0 {
 		t.Fatal("no warning around a critical report")
 	}
@@ -312,7 +312,7 @@ func TestWarnAroundCooldown(t *testing.T) {
 	if !found {
 		t.Errorf("parent 101 not warned: %+v", ws)
 	}
-	if again := w.Around(proc(231), now.Add(time.Minute)); len(again) != 0 {
+	if again := w.Around(procNode(231), now.Add(time.Minute)); len(again) != 0 {
 		t.Errorf("re-warned within the cooldown: %+v", again)
 	}
 	// A second critical neighbour lowers 101's probability by more than
@@ -323,11 +323,11 @@ func TestWarnAroundCooldown(t *testing.T) {
 	if err := g.Observe(source.Event{Time: now.Add(2 * time.Minute), Kind: source.KindRisk, PID: 232, Level: source.LevelCritical}); err != nil {
 		t.Fatal(err)
 	}
-	again := w.Around(proc(232), now.Add(2*time.Minute))
+	again := w.Around(procNode(232), now.Add(2*time.Minute))
 	if len(again) == 0 || again[0].PID != 101 {
 		t.Errorf("no re-warning after the probability fell: %+v", again)
 	}
-	if w.Around(proc(9999), now) != nil {
+	if w.Around(procNode(9999), now) != nil {
 		t.Error("Around an unknown node returned warnings")
 	}
 }
@@ -346,7 +346,7 @@ type hood struct {
 func randomHood(rng *rand.Rand) *hood { return randomHoodN(rng, 12) }
 
 func randomHoodN(rng *rand.Rand, maxN int) *hood {
-	now := t0.Add(48 * time.Hour)
+	now := warnT0.Add(48 * time.Hour)
 	h := &hood{g: NewGraph(), now: now, pid: 5000}
 	obs := func(ev source.Event) {
 		if err := h.g.Observe(ev); err != nil {
@@ -389,7 +389,7 @@ func (h *hood) add(direct bool, level source.Level, age time.Duration) {
 
 func assessP(t *testing.T, w *Warner, now time.Time) Warning {
 	t.Helper()
-	rec, _, err := w.Assess(proc(1000), now)
+	rec, _, err := w.Assess(procNode(1000), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestPropertyOlderBehaviourWeighsLess(t *testing.T) {
 	}
 	// And for one node: its safety probability rises with age.
 	w := newWarner(t, NewGraph(), nil)
-	now := t0.UnixNano()
+	now := warnT0.UnixNano()
 	prev := 0.0
 	for age := time.Duration(0); age <= 24*time.Hour; age += time.Hour {
 		p := w.safety([]behaviour{{t: now - int64(age), kind: BehaviourRisk, level: source.LevelHigh}}, now-int64(48*time.Hour), now)
@@ -488,7 +488,7 @@ func TestPropertyRisingTrendWarnsEarlier(t *testing.T) {
 				h.add(j%2 == 0, l, age)
 			}
 			w := newWarner(t, h.g, mod)
-			rec, warn, err := w.Assess(proc(1000), h.now)
+			rec, warn, err := w.Assess(procNode(1000), h.now)
 			if err != nil {
 				t.Fatal(err)
 			}
