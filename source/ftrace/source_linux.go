@@ -164,16 +164,18 @@ func (s *Source) setup() error {
 		return &source.OpError{Op: "ftrace: create instance", Err: err}
 	}
 	type ev struct {
-		path string // events/<system>/<event>
-		role role
+		path     string // events/<system>/<event>
+		role     role
+		optional bool   // the source works without it (logged)
+		filter   string // kernel filter, "" for none
 	}
 	var evs []ev
 	if _, err := os.Stat(filepath.Join(s.inst, "events/task/task_newtask/format")); err == nil {
-		evs = append(evs, ev{"task/task_newtask", roleNewTask})
+		evs = append(evs, ev{path: "task/task_newtask", role: roleNewTask})
 	} else {
-		evs = append(evs, ev{"sched/sched_process_fork", roleFork})
+		evs = append(evs, ev{path: "sched/sched_process_fork", role: roleFork})
 	}
-	evs = append(evs, ev{"sched/sched_process_exec", roleExec}, ev{"sched/sched_process_exit", roleExit})
+	evs = append(evs, ev{path: "sched/sched_process_exec", role: roleExec}, ev{path: "sched/sched_process_exit", role: roleExit})
 	if s.mode == ModeKprobes {
 		s.group = strings.ReplaceAll(kprobePrefix+strconv.Itoa(os.Getpid())+"_"+rnd, "-", "_")
 		kp := filepath.Join(root, "kprobe_events")
@@ -185,7 +187,7 @@ func (s *Source) setup() error {
 				break
 			}
 			s.probes = append(s.probes, d.event)
-			kevs = append(kevs, ev{s.group + "/" + d.event, d.role})
+			kevs = append(kevs, ev{path: s.group + "/" + d.event, role: d.role})
 		}
 		if kerr != nil {
 			if s.cfg.mode != ModeAuto {
@@ -200,41 +202,30 @@ func (s *Source) setup() error {
 		}
 		evs = append(evs, kevs...)
 	}
-	var filters [][2]string // event path, filter
 	if s.mode == ModeTracepoints {
-		evs = append(evs, ev{"sock/inet_sock_set_state", roleSockState})
 		// Only connects: TCP_CLOSE -> TCP_SYN_SENT, in the connecting task.
-		filters = append(filters, [2]string{"sock/inet_sock_set_state",
-			fmt.Sprintf("oldstate == %d && newstate == %d", tcpClose, tcpSynSent)})
+		evs = append(evs, ev{path: "sock/inet_sock_set_state", role: roleSockState,
+			filter: fmt.Sprintf("oldstate == %d && newstate == %d", tcpClose, tcpSynSent)})
 		if s.cfg.udp {
-			// UDP output route lookups: in the sending task's context.
-			for _, p := range []struct {
-				path string
-				r    role
-			}{{"fib/fib_table_lookup", roleFib4}, {"fib6/fib6_table_lookup", roleFib6}} {
-				if _, err := os.Stat(filepath.Join(s.inst, "events", p.path, "format")); err != nil {
-					log.Info("ftrace: no UDP events from route lookups", "event", p.path, "err", err)
-					continue
-				}
-				evs = append(evs, ev{p.path, p.r})
-				filters = append(filters, [2]string{p.path,
-					fmt.Sprintf("proto == 17 && err == 0 && iif == %d", loopbackIfindex)})
-			}
+			// UDP output route lookups, in the sending task's context.
+			udp := fmt.Sprintf("proto == 17 && err == 0 && iif == %d", loopbackIfindex)
+			evs = append(evs, ev{path: "fib/fib_table_lookup", role: roleFib4, optional: true, filter: udp},
+				ev{path: "fib6/fib6_table_lookup", role: roleFib6, optional: true, filter: udp})
 		}
 	}
+	var use []ev
 	for _, e := range evs {
-		b, err := os.ReadFile(filepath.Join(s.inst, "events", e.path, "format"))
+		err := s.addEvent(e.path, e.role, e.filter)
+		if err != nil && e.optional {
+			log.Info("ftrace: optional event unavailable", "event", e.path, "err", err)
+			continue
+		}
 		if err != nil {
-			return &source.OpError{Op: "ftrace: read format of " + e.path, Err: err}
+			return err
 		}
-		f, err := ParseFormat(b)
-		if err != nil {
-			return fmt.Errorf("ftrace: %s: %w", e.path, err)
-		}
-		if err := s.dec.add(e.role, f); err != nil {
-			return fmt.Errorf("ftrace: %w", err)
-		}
+		use = append(use, e)
 	}
+	evs = use
 	// Ring-buffer settings before enabling anything.
 	// The boot clock (CLOCK_BOOTTIME), as /proc start times; kernels
 	// before 4.19 have only mono (CLOCK_MONOTONIC).
@@ -253,11 +244,6 @@ func (s *Source) setup() error {
 	if s.cfg.bufferKB > 0 {
 		if err := writeFile(filepath.Join(s.inst, "buffer_size_kb"), strconv.Itoa(s.cfg.bufferKB)); err != nil {
 			return &source.OpError{Op: "ftrace: set buffer size", Err: err}
-		}
-	}
-	for _, f := range filters {
-		if err := writeFile(filepath.Join(s.inst, "events", f[0], "filter"), f[1]); err != nil {
-			return &source.OpError{Op: "ftrace: set filter of " + f[0], Err: err}
 		}
 	}
 	s.pageSize = os.Getpagesize()
@@ -279,6 +265,27 @@ func (s *Source) setup() error {
 		return &source.OpError{Op: "ftrace: tracing_on", Err: err}
 	}
 	log.Debug("ftrace: tracing", "instance", s.inst, "mode", s.mode.String(), "cpus", len(s.cpus))
+	return nil
+}
+
+// addEvent reads an event's format into the decoder and sets its filter.
+func (s *Source) addEvent(path string, r role, filter string) error {
+	b, err := os.ReadFile(filepath.Join(s.inst, "events", path, "format"))
+	if err != nil {
+		return &source.OpError{Op: "ftrace: read format of " + path, Err: err}
+	}
+	f, err := ParseFormat(b)
+	if err != nil {
+		return fmt.Errorf("ftrace: %s: %w", path, err)
+	}
+	if filter != "" {
+		if err := writeFile(filepath.Join(s.inst, "events", path, "filter"), filter); err != nil {
+			return &source.OpError{Op: "ftrace: set filter of " + path, Err: err}
+		}
+	}
+	if err := s.dec.add(r, f); err != nil {
+		return fmt.Errorf("ftrace: %w", err)
+	}
 	return nil
 }
 
