@@ -18,6 +18,13 @@
 // rule server's) are never blocked: a block naming one is refused whole with
 // an error wrapping [ErrProtected].
 //
+// # Errors
+//
+// Back-ends return an [*OpError] naming the back-end, the operation and the
+// block, wrapping [ErrExists], [ErrNotFound], a [*ProtectedError] (which
+// wraps [ErrProtected]), os.ErrClosed or the packet filter's own error;
+// test with errors.Is and errors.As.
+//
 // # Concurrency
 //
 // Enforcers are safe for concurrent use. [Config] and [Protected] are plain
