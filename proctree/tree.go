@@ -541,6 +541,20 @@ func (t *Tree) applyExec(ev *source.Event, ts int64) error {
 		// Implicit fork: exec of a pid never seen (or a new identity).
 		n = t.newNode(ev.PID, ev.Start, ev.GUID, ts)
 		err = t.setParent(n, ev, ts)
+	} else if t.sameExec(n, ev, ts) {
+		// Two sources (say the proc connector and tracefs) reporting one
+		// exec: fill in what the first report lacked, keep one history
+		// entry.
+		if ev.Cwd != "" && n.rd().cwd == "" {
+			n.det().cwd = ev.Cwd
+		}
+		if ev.HasUID && n.flags&fHasUID == 0 {
+			n.uid, n.flags = int32(ev.UID), n.flags|fHasUID
+		}
+		if len(n.argv) == 0 && len(ev.Argv) > 0 {
+			n.argv = ev.Argv
+		}
+		return nil
 	} else {
 		n.flags &^= fPlaceholder
 		if ev.PPID > 0 && (n.parent == nil || (n.parent.id.PID != ev.PPID && n.parent.flags&fPlaceholder != 0)) {
@@ -571,6 +585,24 @@ func (t *Tree) applyExec(ev *source.Event, ts int64) error {
 		n.uid, n.flags = int32(ev.UID), n.flags|fHasUID
 	}
 	return err
+}
+
+// execDedupWindow is how close in event time two reports of an exec of
+// the same image must be to count as one exec seen by two sources.
+const execDedupWindow = 100 * time.Millisecond
+
+// sameExec reports whether ev repeats the exec n last recorded: the same
+// image (by base name: sources may name /usr/sbin/ip or its target
+// /usr/bin/ip) within execDedupWindow.
+func (t *Tree) sameExec(n *node, ev *source.Event, ts int64) bool {
+	if n.exe == nil || ev.Exe == "" || n.execAt == 0 {
+		return false
+	}
+	d := ts - n.execAt
+	if d < 0 {
+		d = -d
+	}
+	return d <= int64(execDedupWindow) && path.Base(n.exe.s) == path.Base(ev.Exe)
 }
 
 func (t *Tree) applyExit(ev *source.Event, ts int64) error {

@@ -588,3 +588,18 @@ func TestConcurrentStress(t *testing.T) {
 	wg.Wait()
 	checkInvariants(t, tr)
 }
+
+func TestExecReportedByTwoSources(t *testing.T) {
+	tr := New()
+	apply(t, tr, fork(0, 10, 1),
+		exec(1, 10, "/usr/sbin/ip"),
+		exec(1.001, 10, "/usr/bin/ip", func(e *source.Event) { e.Cwd = "/root"; e.UID, e.HasUID = 0, true }),
+		exec(1.01, 10, "/tmp/payload"),
+		exec(1.02, 10, "/tmp/payload"),
+		exec(2, 10, "/tmp/payload"), // a real re-exec, later
+	)
+	p, _ := tr.GetPID(10)
+	if len(p.Execs) != 2 || p.Execs[0].Exe != "/usr/sbin/ip" || p.Execs[1].Exe != "/tmp/payload" || p.Cwd != "/root" || !p.HasUID {
+		t.Fatalf("execs %+v cwd %q uid %v", p.Execs, p.Cwd, p.HasUID)
+	}
+}

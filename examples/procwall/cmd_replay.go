@@ -39,7 +39,12 @@ func runReplay(ctx context.Context, env *cmdEnv, args []string) error {
 	out := fs.String("o", "text", "output: text (a readable report) or json (decision records, one per line)")
 	lenient := fs.Bool("lenient", false, "count and skip bad lines instead of stopping at the first")
 	verbose := fs.Bool("v", false, "log every decision and anomaly to standard error")
+	boundary := addBoundaryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	boundaries, err := parseBoundaries(*boundary)
+	if err != nil {
 		return err
 	}
 	f, err := replay.ParseFormat(*format)
@@ -86,12 +91,16 @@ func runReplay(ctx context.Context, env *cmdEnv, args []string) error {
 		report = &textReport{w: env.stdout}
 		hook = func(rec procwall.Record) { report.add(p, rec) }
 	}
-	p, err = procwall.New(
+	popts := []procwall.Option{
 		procwall.WithSources(r),
 		procwall.WithEnforcer(dryrun.New()),
 		procwall.WithRecordHook(hook),
 		procwall.WithLogger(logger),
-	)
+	}
+	if boundaries != nil {
+		popts = append(popts, procwall.WithTreeOptions(proctree.WithBoundaries(boundaries...)))
+	}
+	p, err = procwall.New(popts...)
 	if err != nil {
 		return err
 	}

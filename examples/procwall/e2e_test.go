@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/procwall/procwall/internal/privtest"
+)
+
+// The end-to-end proof of issue 11: a real attack chain contained by real
+// nftables rules in a test namespace, and released.
+//
+// Roles of the re-executed test binary (PROCWALL_E2E_ROLE):
+//   - business: connects to 198.51.100.2:8080 every 100 ms and prints "ok"
+//     or "fail" per attempt; it first starts a child (the "shell") and
+//     prints "child PID".
+//   - probe: connects once to the address in PROCWALL_E2E_ADDR, prints
+//     "ok" or "fail".
+func TestMain(m *testing.M) {
+	switch os.Getenv("PROCWALL_E2E_ROLE") {
+	case "business":
+		business()
+		return
+	case "probe":
+		if dial(os.Getenv("PROCWALL_E2E_ADDR")) {
+			fmt.Println("ok")
+		} else {
+			fmt.Println("fail")
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func dial(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func business() {
+	child := exec.Command("sleep", "120")
+	if err := child.Start(); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("child %d\n", child.Process.Pid)
+	defer child.Process.Kill()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if dial("198.51.100.2:8080") {
+			fmt.Println("ok")
+		} else {
+			fmt.Println("fail")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for a writer and readers at once.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestEndToEndContainment(t *testing.T) {
+	privtest.Require(t, privtest.Command("ip"), privtest.Command("nft"),
+		privtest.Path("/proc/self/ns/net"))
+	client := privtest.NewNetNS(t)
+	server := privtest.NewNetNS(t)
+	privtest.Veth(t, client, server, "198.51.100.1/24", "198.51.100.2/24")
+	server.MustRun("ip", "addr", "add", "198.51.100.3/24", "dev", serverIf(t, server))
+
+	// The test hosts answer TCP on 198.51.100.2 and .3.
+	var lns []net.Listener
+	for _, a := range []string{"198.51.100.2:8080", "198.51.100.3:8080"} {
+		var ln net.Listener
+		if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", a); return err }); err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "procwall.sock")
+	record := filepath.Join(dir, "record.jsonl")
+	state := filepath.Join(dir, "state.json")
+	// The business process runs under a launcher named as a boundary, as a
+	// service manager would start it.
+	launcher := filepath.Join(dir, "pw-e2e-launcher")
+	if err := os.Symlink("/bin/sh", launcher); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent: in-process, as `procwall run` in the client namespace.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuf
+	agentDone := make(chan int, 1)
+	go func() {
+		agentDone <- run(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, []string{
+			"run", "-sources", "procconn,ftrace", "-backend", "nft", "-netns", client.Name, "-state", state,
+			"-socket", sock, "-o", "json", "-record", record, "-boundary", "pw-e2e-launcher",
+		})
+	}()
+	waitFor(t, 20*time.Second, "agent socket", func() bool { _, err := os.Stat(sock); return err == nil }, &stderr)
+	time.Sleep(300 * time.Millisecond) // sources subscribed before the socket opened; let tracing settle
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	biz := exec.Command(launcher, "-c", fmt.Sprintf("ip netns exec %s %s; true", client.Name, self))
+	biz.Env = append(os.Environ(), "PROCWALL_E2E_ROLE=business")
+	out, err := biz.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := biz.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		biz.Process.Kill()
+		biz.Wait()
+	}()
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	childPID := 0
+	for l := range lines {
+		if n, ok := strings.CutPrefix(l, "child "); ok {
+			childPID, _ = strconv.Atoi(n)
+			break
+		}
+	}
+	if childPID == 0 {
+		t.Fatalf("business process did not start its child; agent stderr:\n%s", stderr.String())
+	}
+	// expect waits until the business process reports n results in a row
+	// that equal want.
+	expect := func(want string, n int) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		run := 0
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("business process ended")
+				}
+				if l == want {
+					run++
+				} else {
+					run = 0
+				}
+				if run >= n {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("business process never had %d %q in a row; agent stderr:\n%s", n, want, stderr.String())
+			}
+		}
+	}
+	expect("ok", 5)
+	bizPID := businessPID(t, childPID)
+
+	// The detector reports the child shell through the socket; it has no
+	// traffic of its own, so its main process — the business process — is
+	// blocked.
+	var blockRec map[string]any
+	waitFor(t, 15*time.Second, "a block decision", func() bool {
+		recs := report(t, sock, fmt.Sprintf(`{"ts":%q,"type":"risk","pid":%d,"level":"high","reason":"reverse shell"}`,
+			time.Now().UTC().Format(time.RFC3339Nano), childPID))
+		if len(recs) == 1 && recs[0]["action"] == "block" {
+			blockRec = recs[0]
+			return true
+		}
+		return false
+	}, &stderr)
+	if blockRec["target_pid"] != float64(bizPID) || blockRec["target"] != "main_process" ||
+		!strings.Contains(fmt.Sprint(blockRec["addrs"]), "198.51.100.2") || strings.Contains(fmt.Sprint(blockRec["addrs"]), "198.51.100.3") {
+		t.Fatalf("block record %v (business pid %d)", blockRec, bizPID)
+	}
+	expect("fail", 3)
+	// A process outside the business lineage still reaches another test
+	// host.
+	if got := probe(t, client, self, "198.51.100.3:8080"); got != "ok" {
+		t.Fatalf("probe to 198.51.100.3 while .2 is blocked: %q", got)
+	}
+	// The kernel ruleset holds the block.
+	if rules := client.MustRun("nft", "list", "table", "inet", "procwall"); !strings.Contains(rules, "198.51.100.2") {
+		t.Fatalf("nft ruleset lacks the blocked address:\n%s", rules)
+	}
+
+	// Assessed safe: released, and the business process reconnects.
+	recs := report(t, sock, fmt.Sprintf(`{"ts":%q,"type":"assess","pid":%d,"safe":true,"reason":"cleaned"}`,
+		time.Now().UTC().Format(time.RFC3339Nano), bizPID))
+	if len(recs) != 1 || recs[0]["action"] != "release" || recs[0]["target_pid"] != float64(bizPID) {
+		t.Fatalf("release records %v", recs)
+	}
+	expect("ok", 3)
+
+	cancel()
+	select {
+	case code := <-agentDone:
+		if code != 0 {
+			t.Fatalf("agent exit %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+	if rules := client.MustRun("nft", "list", "table", "inet", "procwall"); strings.Contains(rules, "198.51.100.2") {
+		t.Fatalf("released address still in the ruleset:\n%s", rules)
+	}
+
+	// The recording replays to the same decisions.
+	live := decisions(t, stdout.String())
+	code, replayed, errs := runCLI(t, "replay", "-o", "json", "-boundary", "pw-e2e-launcher", record)
+	if code != 0 {
+		t.Fatalf("replay of the recording: exit %d: %s", code, errs)
+	}
+	again := decisions(t, replayed)
+	if strings.Join(live, "\n") != strings.Join(again, "\n") {
+		if b, err := os.ReadFile(record); err == nil {
+			os.WriteFile("/tmp/e2e-record.jsonl", b, 0o644)
+		}
+		t.Fatalf("live decisions:\n%s\nreplayed:\n%s", strings.Join(live, "\n"), strings.Join(again, "\n"))
+	}
+}
+
+// decisions reduces JSON decision records to "action target_pid target addrs".
+func decisions(t *testing.T, out string) []string {
+	t.Helper()
+	var ds []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("record %q: %v", l, err)
+		}
+		ds = append(ds, fmt.Sprint(m["action"], " ", m["target_pid"], " ", m["target"], " ", m["addrs"]))
+	}
+	return ds
+}
+
+func serverIf(t *testing.T, ns *privtest.NetNS) string {
+	t.Helper()
+	for _, l := range strings.Split(ns.MustRun("ip", "-o", "link", "show"), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.HasPrefix(f[1], "pwb") {
+			return strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]
+		}
+	}
+	t.Fatal("no veth in the server namespace")
+	return ""
+}
+
+func businessPID(t *testing.T, child int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+func report(t *testing.T, sock, line string) []map[string]any {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, line+"\n")
+	b, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		OK      bool             `json:"ok"`
+		Error   string           `json:"error"`
+		Records []map[string]any `json:"records"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || !rep.OK {
+		t.Fatalf("report reply %s: %v", b, err)
+	}
+	return rep.Records
+}
+
+func probe(t *testing.T, ns *privtest.NetNS, self, addr string) string {
+	t.Helper()
+	cmd := ns.Command(context.Background(), self)
+	cmd.Env = append(os.Environ(), "PROCWALL_E2E_ROLE=probe", "PROCWALL_E2E_ADDR="+addr)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool, log *syncBuf) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; agent stderr:\n%s", what, log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
