@@ -20,9 +20,13 @@
 // packet's IP and transport headers, and finds the sending socket with
 // sock_diag (an exact lookup by the flow's ends, then a dump that matches an
 // unconnected UDP socket by its local port; see the sockdiag package). The
-// socket's holders under /proc/<pid>/fd are the processes; the socket's UID
-// must equal the NFLOG UID attribute of the packet, or the packet is counted
-// as unattributed rather than attributed to a stranger. Each attributed
+// socket's holders under /proc/<pid>/fd are the processes. Only a socket
+// that can have sent the packet is taken (same local port, local address or
+// wildcard, same remote or an unconnected UDP socket), and its UID must equal
+// the packet's NFLOG UID attribute; a packet without that attribute was sent
+// by no socket (the kernel's own) and is never attributed. Otherwise the
+// packet is counted as unattributed rather than attributed to a stranger
+// (the failure modes of evilsocket/opensnitch #387 and #929). Each attributed
 // packet yields a KindConnect (TCP) or KindSend (UDP) event per holder, with
 // Src and Dst from the packet, Origin "nflog", and the process's start time
 // (/proc/<pid>/stat field 22 × 10 ms in ns since boot, 0 when unreadable).

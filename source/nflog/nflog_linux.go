@@ -37,8 +37,8 @@ type Source struct {
 	fatalMu sync.Mutex
 	fatal   error
 
-	packets, queued, unattributed, uidMismatch, malformed, dropped, overruns atomic.Uint64
-	reported                                                                 uint64 // losses already reported by Next
+	packets, queued, unattributed, noSocket, uidMismatch, malformed, dropped, overruns atomic.Uint64
+	reported                                                                           uint64 // losses already reported by Next
 }
 
 // Open creates the table, binds the NFLOG group and starts reading.
@@ -214,13 +214,20 @@ func (s *Source) hook(a gonflog.Attribute) int {
 	if a.Timestamp != nil && !a.Timestamp.IsZero() {
 		now = *a.Timestamp
 	}
+	if a.UID == nil {
+		// No socket behind the packet (the kernel's own, or a
+		// non-full socket): nothing can be attributed, and a socket
+		// sharing the port would be a stranger (OpenSnitch #929).
+		s.noSocket.Add(1)
+		return 0
+	}
 	sk, err := s.diag.Find(f.proto, f.src, f.dst)
 	if err != nil {
 		s.unattributed.Add(1)
 		s.cfg.logger.Debug("nflog: no socket for flow", "proto", f.proto, "src", f.src, "dst", f.dst, "err", err)
 		return 0
 	}
-	if a.UID != nil && *a.UID != sk.UID {
+	if *a.UID != sk.UID {
 		s.uidMismatch.Add(1)
 		s.cfg.logger.Debug("nflog: socket uid differs from packet uid", "proto", f.proto, "src", f.src, "dst", f.dst, "packet_uid", *a.UID, "socket_uid", sk.UID)
 		return 0
@@ -357,6 +364,7 @@ func (s *Source) Stats() Stats {
 		Packets:      s.packets.Load(),
 		Events:       s.queued.Load(),
 		Unattributed: s.unattributed.Load(),
+		NoSocket:     s.noSocket.Load(),
 		UIDMismatch:  s.uidMismatch.Load(),
 		Malformed:    s.malformed.Load(),
 		Dropped:      s.dropped.Load(),

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	gonflog "github.com/florianl/go-nflog/v2"
+
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/netassoc"
 	"github.com/procwall/procwall/source"
+	"github.com/procwall/procwall/source/sockdiag"
 )
 
 // openIn opens a source working in ns.
@@ -255,5 +259,62 @@ func TestCloseUnblocksNext(t *testing.T) {
 	t.Logf("Close took %v", time.Since(start))
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+	// Close stopped the library's goroutines (bounded wait: the reader
+	// returns right after our callback tells it to).
+	var stacks string
+	for range 100 {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "florianl/go-nflog") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("go-nflog goroutines left after Close:\n%s", stacks)
+}
+
+// TestHookAttribution drives the packet callback with crafted NFLOG
+// attributes against real sockets: a packet with no UID attribute (sent by
+// the kernel, no socket) from the port of an unconnected UDP socket is not
+// attributed to that socket's process (OpenSnitch #929), nor is one whose
+// UID differs from the socket's; the matching packet is.
+func TestHookAttribution(t *testing.T) {
+	ns := testNS(t)
+	p := listeners(t, ns, "198.51.100.1")
+	flow := fmt.Sprintf("udps=198.51.100.1:%d", p["udp/198.51.100.1"])
+	h := startHelper(t, ns, flow, "rawicmp")
+	f, err := ns.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	diag, err := sockdiag.Dial(sockdiag.WithNetNS(int(f.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer diag.Close()
+	s := &Source{cfg: defaultConfig(), diag: diag, events: make(chan source.Event, 4), closed: make(chan struct{})}
+	local := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), h.local[flow].Port())
+	pkt := ipv4(17, "198.51.100.1", "198.51.100.1", local.Port(), p["udp/198.51.100.1"], 0)
+	uid, other := uint32(0), uint32(4242)
+
+	s.hook(gonflog.Attribute{Payload: &pkt})
+	s.hook(gonflog.Attribute{Payload: &pkt, UID: &other})
+	if st := s.Stats(); st.NoSocket != 1 || st.UIDMismatch != 1 || st.Events != 0 || len(s.events) != 0 {
+		t.Fatalf("stats %+v, queued %d: want one no-socket, one uid mismatch, no event", st, len(s.events))
+	}
+	s.hook(gonflog.Attribute{Payload: &pkt, UID: &uid})
+	if len(s.events) != 1 {
+		t.Fatalf("matching packet: %d events, stats %+v", len(s.events), s.Stats())
+	}
+	if ev := <-s.events; ev.PID != h.pid() || ev.Kind != source.KindSend || ev.Src != local {
+		t.Fatalf("event %+v, want send by %d from %v", ev, h.pid(), local)
+	}
+	// A packet from a port no socket holds is not attributed.
+	stray := ipv4(17, "198.51.100.1", "198.51.100.1", 9, 9, 0)
+	s.hook(gonflog.Attribute{Payload: &stray, UID: &uid})
+	if st := s.Stats(); st.Unattributed != 1 || len(s.events) != 0 {
+		t.Fatalf("stray packet: stats %+v", st)
 	}
 }

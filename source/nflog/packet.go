@@ -28,7 +28,8 @@ const (
 type Stats struct {
 	Packets      uint64 // packets read from the NFLOG group
 	Events       uint64 // events queued for Next
-	Unattributed uint64 // packets whose sending process was not found
+	Unattributed uint64 // packets whose sending socket or process was not found
+	NoSocket     uint64 // packets without a UID attribute: sent by no socket (not attributed)
 	UIDMismatch  uint64 // packets whose found socket had another UID (not attributed)
 	Malformed    uint64 // packets whose headers could not be parsed
 	Dropped      uint64 // events dropped because the queue was full

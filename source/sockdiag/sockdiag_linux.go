@@ -161,9 +161,11 @@ func (c *Conn) find(proto source.Proto, local, remote netip.AddrPort) (Socket, e
 				}
 				continue // ENOENT and friends: try the next form
 			}
-			for _, s := range ss {
-				if unmapAP(s.Src).Port() == local.Port() {
-					return s, nil
+			for i := range ss {
+				// The kernel may answer with a socket that only shares
+				// the local port (a listener): take exact matches only.
+				if matchFlow(&ss[i], local, remote) {
+					return ss[i], nil
 				}
 			}
 		}
@@ -175,18 +177,14 @@ func (c *Conn) find(proto source.Proto, local, remote netip.AddrPort) (Socket, e
 	var best *Socket
 	for i := range all {
 		s := &all[i]
-		src := unmapAP(s.Src)
-		if src.Port() != local.Port() || (!src.Addr().IsUnspecified() && src.Addr() != local.Addr()) {
+		if !matchFlow(s, local, remote) {
 			continue
 		}
-		if s.peerless() {
-			if best == nil {
-				best = s
-			}
-			continue
+		if !s.peerless() {
+			return *s, nil // connected to this remote: the best match
 		}
-		if unmapAP(s.Dst) == remote {
-			return *s, nil
+		if best == nil || best.Src.Addr().IsUnspecified() && !s.Src.Addr().IsUnspecified() {
+			best = s // bound to the local address beats the wildcard
 		}
 	}
 	if best != nil {

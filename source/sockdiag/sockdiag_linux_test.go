@@ -257,6 +257,17 @@ func TestFind(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("Find of no socket: %v, want ErrNotFound", err)
 	}
+	// A packet from a listener's address and port to a stranger is not
+	// the listener's (the kernel's lookup falls back to listeners).
+	lst := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), p["tcp/198.51.100.1"])
+	if s, err := c.Find(source.ProtoTCP, lst, netip.MustParseAddrPort("198.51.100.1:9")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Find from a listening port = %+v, %v, want ErrNotFound", s, err)
+	}
+	// A connected UDP socket does not send to another remote.
+	udpc := h.local[flows[1]]
+	if s, err := c.Find(source.ProtoUDP, udpc, netip.MustParseAddrPort("[2001:db8::1]:9")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Find of a connected UDP socket with another remote = %+v, %v, want ErrNotFound", s, err)
+	}
 }
 
 // TestSource: the polling source reports each association once, reports a

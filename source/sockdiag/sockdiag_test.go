@@ -201,3 +201,36 @@ func TestOwnersInodeReuse(t *testing.T) {
 		t.Fatalf("holders %v lost 30", got)
 	}
 }
+
+// TestMatchFlow: only the socket that can have sent the packet matches
+// (OpenSnitch #387: a lookup answer sharing only the port was taken).
+func TestMatchFlow(t *testing.T) {
+	local := netip.MustParseAddrPort("198.51.100.2:40000")
+	remote := netip.MustParseAddrPort("198.51.100.1:53")
+	mk := func(p source.Proto, st State, src, dst string) *Socket {
+		s := &Socket{Proto: p, State: st, Src: netip.MustParseAddrPort(src)}
+		if dst != "" {
+			s.Dst = netip.MustParseAddrPort(dst)
+		}
+		return s
+	}
+	cases := []struct {
+		s    *Socket
+		want bool
+	}{
+		{mk(source.ProtoTCP, SynSent, "198.51.100.2:40000", "198.51.100.1:53"), true},
+		{mk(source.ProtoTCP, SynSent, "[::ffff:198.51.100.2]:40000", "[::ffff:198.51.100.1]:53"), true},
+		{mk(source.ProtoTCP, Listen, "0.0.0.0:40000", ""), false},
+		{mk(source.ProtoTCP, Established, "198.51.100.2:40000", "198.51.100.9:53"), false},
+		{mk(source.ProtoUDP, Close, "0.0.0.0:40000", ""), true},
+		{mk(source.ProtoUDP, Close, "[::]:40000", ""), true},
+		{mk(source.ProtoUDP, Close, "198.51.100.3:40000", ""), false},
+		{mk(source.ProtoUDP, Close, "198.51.100.2:40001", ""), false},
+		{mk(source.ProtoUDP, Established, "198.51.100.2:40000", "198.51.100.9:53"), false},
+	}
+	for _, c := range cases {
+		if got := matchFlow(c.s, local, remote); got != c.want {
+			t.Errorf("matchFlow(%+v) = %v, want %v", *c.s, got, c.want)
+		}
+	}
+}

@@ -239,6 +239,22 @@ func classify(s *Socket, listeners map[listenKey][]netip.Addr) source.Kind {
 	return source.KindUnknown
 }
 
+// matchFlow reports whether socket s can be the sender of a packet from
+// local to remote (both unmapped): the local port equal, the local address
+// equal or the wildcard, and the remote equal — or, for UDP only, no remote
+// (an unconnected socket). A TCP socket without a remote is a listener and
+// never sends a flow's first packet.
+func matchFlow(s *Socket, local, remote netip.AddrPort) bool {
+	src := unmapAP(s.Src)
+	if src.Port() != local.Port() || (!src.Addr().IsUnspecified() && src.Addr() != local.Addr()) {
+		return false
+	}
+	if s.peerless() {
+		return s.Proto == source.ProtoUDP && s.State != Listen
+	}
+	return unmapAP(s.Dst) == remote
+}
+
 // unmapAP unmaps an IPv4-mapped address in an address and port.
 func unmapAP(ap netip.AddrPort) netip.AddrPort {
 	if ap.Addr().Is4In6() {
