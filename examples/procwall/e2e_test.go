@@ -268,9 +268,6 @@ func TestEndToEndContainment(t *testing.T) {
 	}
 	again := decisions(t, replayed)
 	if strings.Join(live, "\n") != strings.Join(again, "\n") {
-		if b, err := os.ReadFile(record); err == nil {
-			os.WriteFile("/tmp/e2e-record.jsonl", b, 0o644)
-		}
 		t.Fatalf("live decisions:\n%s\nreplayed:\n%s", strings.Join(live, "\n"), strings.Join(again, "\n"))
 	}
 }
