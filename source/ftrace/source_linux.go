@@ -65,7 +65,12 @@ type cpuBuf struct {
 	buf      []byte
 	stats    string // per_cpu/cpuN/stats
 	lostSeen uint64
+	lastTS   uint64 // time of the last record read
 }
+
+// maxPagesPerDrain bounds the pages read from one CPU per round (256 KiB
+// of 4 KiB pages), and so the records held in memory.
+const maxPagesPerDrain = 64
 
 type udpKey struct {
 	tid   int32
@@ -439,7 +444,16 @@ func (s *Source) drain() error {
 		if now < watermark {
 			watermark = now
 		}
-		for {
+		for pages := 0; ; pages++ {
+			if pages == maxPagesPerDrain {
+				// Bound memory in a storm: leave the rest for the next
+				// round, and emit nothing of this round newer than what
+				// was read from this CPU.
+				if c.lastTS < watermark {
+					watermark = c.lastTS
+				}
+				break
+			}
 			n, err := unix.Read(c.fd, c.buf)
 			if err != nil {
 				if errors.Is(err, unix.EAGAIN) {
@@ -508,6 +522,7 @@ func (s *Source) page(c *cpuBuf, p []byte) {
 			break
 		}
 		n++
+		c.lastTS = ts
 		var h heldRec
 		if err := s.dec.decode(ts, data, &h.r); err != nil {
 			s.badData(c, err)
