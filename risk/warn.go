@@ -278,11 +278,11 @@ type Driver struct {
 	ViaAddr     string       `json:"via_addr,omitempty"`
 	Probability float64      `json:"probability"`
 	Level       int          `json:"level"`
-	Behaviours  []BehaviourR `json:"behaviours"`
+	Behaviours  []BehaviourRecord `json:"behaviours"`
 }
 
-// BehaviourR is one behaviour as a record names it.
-type BehaviourR struct {
+// BehaviourRecord is one behaviour as a record names it.
+type BehaviourRecord struct {
 	Time  time.Time `json:"ts"`
 	Kind  string    `json:"kind"`
 	Level string    `json:"level,omitempty"`
@@ -732,7 +732,7 @@ func (w *Warner) behaviours(r *rel) []behaviour {
 }
 
 func (w *Warner) driver(r *rel, p float64, from, now int64) Driver {
-	d := Driver{Relation: "indirect", Via: viaNames[r.via], Probability: round4(p), Level: w.Level(p), Behaviours: []BehaviourR{}}
+	d := Driver{Relation: "indirect", Via: viaNames[r.via], Probability: round4(p), Level: w.Level(p), Behaviours: []BehaviourRecord{}}
 	if r.direct {
 		d.Relation = "direct"
 	}
@@ -748,7 +748,7 @@ func (w *Warner) driver(r *rel, p float64, from, now int64) Driver {
 		if b.t < from || b.t > now || !w.counts(b) {
 			continue
 		}
-		br := BehaviourR{Time: nsTime(b.t), Kind: b.kind.String()}
+		br := BehaviourRecord{Time: nsTime(b.t), Kind: b.kind.String()}
 		if b.kind == BehaviourRisk {
 			br.Level = b.level.String()
 		}
