@@ -52,7 +52,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 			return nil
 		}
 		for i := range cr {
-			if cr[i].match(tr.procs[p].exe, tr.procs[p].argv) {
+			if cr[i].match(tr.proc(p).exe, tr.proc(p).argv) {
 				return &cr[i]
 			}
 		}
@@ -84,7 +84,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 		return n
 	}
 	var anc []int32
-	for p := tr.procs[a].parent; p != none; p = tr.procs[p].parent {
+	for p := tr.proc(a).parent; p != none; p = tr.proc(p).parent {
 		anc = append(anc, p)
 	}
 	slices.Reverse(anc) // top first
@@ -97,7 +97,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 	keptChain := func(p int32) []int32 {
 		var chain []int32
 		if isAnc[p] {
-			for q := p; q != none; q = tr.procs[q].parent {
+			for q := p; q != none; q = tr.proc(q).parent {
 				if q == a {
 					break
 				}
@@ -110,7 +110,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 			}
 			return append(chain, a)
 		}
-		for q := p; ; q = tr.procs[q].parent {
+		for q := p; ; q = tr.proc(q).parent {
 			if kept(q) {
 				chain = append(chain, q)
 			}
@@ -139,7 +139,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 			}
 			return a
 		}
-		for q := tr.procs[p].parent; ; q = tr.procs[q].parent {
+		for q := tr.proc(p).parent; ; q = tr.proc(q).parent {
 			if kept(q) {
 				return q
 			}
@@ -160,7 +160,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for c := tr.procs[p].firstChild; c != none; c = tr.procs[c].nextSibling {
+		for c := tr.proc(p).firstChild; c != none; c = tr.proc(c).nextSibling {
 			related = append(related, c)
 			stack = append(stack, c)
 		}
@@ -175,7 +175,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 		checkChain(keptChain(o))
 		on := nodeOf(o)
 		var finds []Finding
-		pr := &tr.procs[p]
+		pr := tr.proc(p)
 		for _, im := range append(slices.Clip(pr.execs), image{pr.exe, pr.argv}) {
 			if im.exe == "" && im.argv == nil {
 				continue
@@ -218,7 +218,7 @@ func checkPreservationIdx(t testing.TB, tr *Tree, g *Graph, a int32, opts Option
 		}
 		ok := false
 		for _, p := range byNode[int32(nodeIdx[e.To])] {
-			for q := tr.procs[p].parent; q != none; q = tr.procs[q].parent {
+			for q := tr.proc(p).parent; q != none; q = tr.proc(q).parent {
 				if _, k := g.procNode[q]; k && kept(q) {
 					ok = g.procNode[q] == int32(nodeIdx[e.From])
 					break

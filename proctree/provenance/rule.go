@@ -373,7 +373,7 @@ func (m *Matcher) Observe(e source.Event) ([]Match, error) {
 					})
 				}
 			}
-			p = m.tree.procs[p].parent
+			p = m.tree.proc(p).parent
 		}
 	}
 	return out, nil
@@ -383,7 +383,7 @@ func (m *Matcher) Observe(e source.Event) ([]Match, error) {
 // the rule's simplification drops it, its nearest kept ancestor.
 func (m *Matcher) actor(p int32, mr *matcherRule) int32 {
 	for n := 0; n < 64; n++ {
-		pr := &m.tree.procs[p]
+		pr := m.tree.proc(p)
 		dropped := false
 		for i := range mr.drop {
 			if mr.drop[i].match(pr.exe, pr.argv) {

@@ -90,13 +90,13 @@ func (t *Tree) simplify(a int32, opts Options) (*Graph, error) {
 		cache:    make(map[string][]Finding),
 		procNode: make(map[int32]int32),
 	}
-	b.g.Stats.TreeProcesses = len(t.procs)
+	b.g.Stats.TreeProcesses = t.Len()
 	b.g.Process = t.info(a)
 	b.g.AlertID = b.g.Process.ID()
 
 	// Step 1, ancestors: top-down.
 	var anc []int32
-	for p := t.procs[a].parent; p != none && len(anc) <= len(t.procs); p = t.procs[p].parent {
+	for p := t.proc(a).parent; p != none && len(anc) <= t.Len(); p = t.proc(p).parent {
 		anc = append(anc, p)
 	}
 	slices.Reverse(anc)
@@ -144,7 +144,7 @@ func (t *Tree) simplify(a int32, opts Options) (*Graph, error) {
 	stack := []item{}
 	pushChildren := func(p, owner int32, depth int) {
 		start := len(stack)
-		for c := t.procs[p].firstChild; c != none; c = t.procs[c].nextSibling {
+		for c := t.proc(p).firstChild; c != none; c = t.proc(c).nextSibling {
 			stack = append(stack, item{c, owner, depth})
 		}
 		slices.Reverse(stack[start:]) // visit children in order
@@ -178,7 +178,7 @@ func (t *Tree) simplify(a int32, opts Options) (*Graph, error) {
 }
 
 func (b *builder) dropped(p int32) bool {
-	pr := &b.t.procs[p]
+	pr := b.t.proc(p)
 	for i := range b.rules {
 		if b.rules[i].match(pr.exe, pr.argv) {
 			return true
@@ -188,7 +188,7 @@ func (b *builder) dropped(p int32) bool {
 }
 
 func (b *builder) discarded(p int32) bool {
-	pr := &b.t.procs[p]
+	pr := b.t.proc(p)
 	for i := range b.rules {
 		if b.rules[i].match(pr.exe, pr.argv) {
 			return b.rules[i].discard
@@ -267,7 +267,7 @@ func (b *builder) edge(from, to int32, kind EdgeKind, port int) {
 
 // findings returns what a process's command lines and events name.
 func (b *builder) findings(p int32, role Role) []Finding {
-	pr := &b.t.procs[p]
+	pr := b.t.proc(p)
 	var out []Finding
 	imgs := append(slices.Clip(pr.execs), image{pr.exe, pr.argv})
 	for _, im := range imgs {

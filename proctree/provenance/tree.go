@@ -70,7 +70,8 @@ type Alert struct {
 //
 // A Tree is not safe for concurrent use.
 type Tree struct {
-	procs  []proc
+	chunks [][]proc // processes in fixed-size chunks: no copying as the tree grows
+	n      int32
 	acts   []activity
 	byGUID map[string]int32
 	byID   map[source.ProcID]int32 // start != 0
@@ -88,7 +89,11 @@ func NewTree() *Tree {
 }
 
 // Len returns the number of processes in the tree.
-func (t *Tree) Len() int { return len(t.procs) }
+func (t *Tree) Len() int { return int(t.n) }
+
+const chunkBits = 14
+
+func (t *Tree) proc(i int32) *proc { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
 
 // Alerts returns the risk events seen, in order.
 func (t *Tree) Alerts() []Alert { return t.alerts }
@@ -145,7 +150,7 @@ func (t *Tree) Add(e source.Event) error {
 		t.fork(&e, ts)
 	case source.KindExec:
 		i := t.execTarget(&e, ts)
-		p := &t.procs[i]
+		p := t.proc(i)
 		if p.exe != "" || p.argv != nil {
 			p.execs = append(p.execs, image{p.exe, p.argv})
 		}
@@ -159,8 +164,8 @@ func (t *Tree) Add(e source.Event) error {
 		p.placeholder = false
 	case source.KindExit:
 		i := t.lookupOrPlaceholder(e.GUID, e.PID, e.Start, ts)
-		t.procs[i].exited = true
-		t.procs[i].exit = ts
+		t.proc(i).exited = true
+		t.proc(i).exit = ts
 	case source.KindConnect, source.KindSend, source.KindAccept:
 		i := t.lookupOrPlaceholder(e.GUID, e.PID, e.Start, ts)
 		t.addAct(i, activity{kind: e.Kind, addr: e.Dst})
@@ -181,7 +186,7 @@ func (t *Tree) addAct(i int32, a activity) {
 	a.next = none
 	n := int32(len(t.acts))
 	t.acts = append(t.acts, a)
-	p := &t.procs[i]
+	p := t.proc(i)
 	if p.lastAct == none {
 		p.firstAct = n
 	} else {
@@ -205,12 +210,16 @@ func (t *Tree) lookup(guid string, pid int, start uint64) (int32, bool) {
 }
 
 func (t *Tree) newProc(guid string, pid int, start uint64, ts int64) int32 {
-	i := int32(len(t.procs))
-	t.procs = append(t.procs, proc{
+	i := t.n
+	if i&(1<<chunkBits-1) == 0 {
+		t.chunks = append(t.chunks, make([]proc, 1<<chunkBits))
+	}
+	t.n++
+	*t.proc(i) = proc{
 		pid: pid, start: start, guid: guid, time: ts,
 		parent: none, firstChild: none, lastChild: none, nextSibling: none,
 		firstAct: none, lastAct: none,
-	})
+	}
 	if guid != "" {
 		t.byGUID[guid] = i
 	}
@@ -228,7 +237,7 @@ func (t *Tree) lookupOrPlaceholder(guid string, pid int, start uint64, ts int64)
 		return i
 	}
 	i := t.newProc(guid, pid, start, ts)
-	t.procs[i].placeholder = true
+	t.proc(i).placeholder = true
 	return i
 }
 
@@ -237,14 +246,14 @@ func (t *Tree) link(parent, p int32) {
 	if parent == p || t.isAncestor(p, parent) {
 		return // a cycle: inconsistent input, leave p a root
 	}
-	c := &t.procs[p]
+	c := t.proc(p)
 	c.parent = parent
-	c.ppid = t.procs[parent].pid
-	pp := &t.procs[parent]
+	c.ppid = t.proc(parent).pid
+	pp := t.proc(parent)
 	if pp.lastChild == none {
 		pp.firstChild = p
 	} else {
-		t.procs[pp.lastChild].nextSibling = p
+		t.proc(pp.lastChild).nextSibling = p
 	}
 	pp.lastChild = p
 }
@@ -255,7 +264,7 @@ func (t *Tree) isAncestor(a, d int32) bool {
 		if d == a {
 			return true
 		}
-		d = t.procs[d].parent
+		d = t.proc(d).parent
 	}
 	return false
 }
@@ -266,14 +275,14 @@ func (t *Tree) parentOf(e *source.Event, ts int64) int32 {
 		return none
 	}
 	if i, ok := t.lookup(e.ParentGUID, e.PPID, e.PStart); ok {
-		p := &t.procs[i]
+		p := t.proc(i)
 		if p.placeholder && p.exe == "" && p.argv == nil && (e.ParentExe != "" || e.ParentArgv != nil) {
 			p.exe, p.argv = e.ParentExe, e.ParentArgv
 		}
 		return i
 	}
 	i := t.newProc(e.ParentGUID, e.PPID, e.PStart, 0)
-	p := &t.procs[i]
+	p := t.proc(i)
 	p.placeholder = true
 	p.exe, p.argv = e.ParentExe, e.ParentArgv
 	return i
@@ -281,7 +290,7 @@ func (t *Tree) parentOf(e *source.Event, ts int64) int32 {
 
 func (t *Tree) fork(e *source.Event, ts int64) {
 	if i, ok := t.lookup(e.GUID, e.PID, e.Start); ok {
-		p := &t.procs[i]
+		p := t.proc(i)
 		// The same process seen again (a duplicate record, or a
 		// placeholder made by earlier activity): adopt it. A pid without
 		// identity that already started is a reused pid: a new process.
@@ -310,7 +319,7 @@ func (t *Tree) fork(e *source.Event, ts int64) {
 func (t *Tree) execTarget(e *source.Event, ts int64) int32 {
 	i, ok := t.lookup(e.GUID, e.PID, e.Start)
 	if ok {
-		p := &t.procs[i]
+		p := t.proc(i)
 		reused := e.GUID == "" && e.Start == 0 && p.exited
 		if !reused {
 			if p.parent == none {
@@ -329,7 +338,7 @@ func (t *Tree) execTarget(e *source.Event, ts int64) int32 {
 }
 
 func (t *Tree) info(i int32) ProcessInfo {
-	p := &t.procs[i]
+	p := t.proc(i)
 	pi := ProcessInfo{
 		PID: p.pid, Start: p.start, GUID: p.guid, Exe: p.exe, Argv: p.argv, Cwd: p.cwd,
 		PPID: p.ppid, Placeholder: p.placeholder,
@@ -382,7 +391,7 @@ func (t *Tree) resolve(id string) (int32, error) {
 // were first seen.
 func (t *Tree) Processes() iter.Seq[ProcessInfo] {
 	return func(yield func(ProcessInfo) bool) {
-		for i := range t.procs {
+		for i := range t.n {
 			if !yield(t.info(int32(i))) {
 				return
 			}
@@ -417,7 +426,7 @@ func (t *Tree) AddProcess(p Process) error {
 		ts = 0
 	}
 	i := t.execTarget(&e, ts)
-	q := &t.procs[i]
+	q := t.proc(i)
 	q.exe, q.argv, q.placeholder = p.Exe, p.Argv, p.Placeholder
 	if p.Cwd != "" {
 		q.cwd = p.Cwd
