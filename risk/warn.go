@@ -268,16 +268,16 @@ type WindowProb struct {
 
 // Driver is a related node named by a [Warning] as driving it.
 type Driver struct {
-	Node        string       `json:"node"`
-	PID         int          `json:"pid,omitempty"`
-	Start       uint64       `json:"start,omitempty"`
-	Name        string       `json:"name,omitempty"`
-	Addr        string       `json:"addr,omitempty"`
-	Relation    string       `json:"relation"`
-	Via         string       `json:"via"`
-	ViaAddr     string       `json:"via_addr,omitempty"`
-	Probability float64      `json:"probability"`
-	Level       int          `json:"level"`
+	Node        string            `json:"node"`
+	PID         int               `json:"pid,omitempty"`
+	Start       uint64            `json:"start,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Addr        string            `json:"addr,omitempty"`
+	Relation    string            `json:"relation"`
+	Via         string            `json:"via"`
+	ViaAddr     string            `json:"via_addr,omitempty"`
+	Probability float64           `json:"probability"`
+	Level       int               `json:"level"`
 	Behaviours  []BehaviourRecord `json:"behaviours"`
 }
 
