@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,8 +22,73 @@ type fdRef struct {
 type owners struct {
 	root    string
 	byInode map[uint64][]fdRef
+	// hot lists the pids that most recently held a looked-up socket, most
+	// recent first: a new socket of a busy process is found by reading
+	// that process's fds before scanning all of /proc.
+	hot []int
 	// counters
-	scans, verified, stale uint64
+	scans, verified, stale, hotHits uint64
+}
+
+// maxHot bounds the hot pid list.
+const maxHot = 16
+
+// touch moves pid to the front of the hot list.
+func (o *owners) touch(pid int) {
+	for i, p := range o.hot {
+		if p == pid {
+			copy(o.hot[1:i+1], o.hot[:i])
+			o.hot[0] = pid
+			return
+		}
+	}
+	if len(o.hot) < maxHot {
+		o.hot = append(o.hot, 0)
+	}
+	copy(o.hot[1:], o.hot[:len(o.hot)-1])
+	o.hot[0] = pid
+}
+
+// scanPID reads one process's fds into the map (replacing what the map
+// said of them) and reports whether it could.
+func (o *owners) scanPID(pid int) bool {
+	dir := o.root + "/" + strconv.Itoa(pid) + "/fd"
+	d, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	fds, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return false
+	}
+	for _, f := range fds {
+		fd, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		t, err := os.Readlink(dir + "/" + f)
+		if err != nil {
+			continue
+		}
+		n, ok := socketInode(t)
+		if !ok {
+			continue
+		}
+		ref := fdRef{pid: pid, fd: fd}
+		refs := o.byInode[n]
+		known := false
+		for _, r := range refs {
+			if r == ref {
+				known = true
+				break
+			}
+		}
+		if !known {
+			o.byInode[n] = append(refs, ref)
+		}
+	}
+	return true
 }
 
 func newOwners(root string) *owners {
@@ -129,6 +195,34 @@ func (o *owners) resolve(want []uint64) (map[uint64][]int, error) {
 	if len(missing) == 0 {
 		return out, nil
 	}
+	// A few new sockets: try the processes that held the last ones.
+	if len(missing) <= maxHot {
+		for _, pid := range slices.Clone(o.hot) {
+			o.scanPID(pid)
+		}
+		left := missing[:0:0]
+		for _, ino := range missing {
+			var pids []int
+			for _, r := range o.byInode[ino] {
+				if o.verify(r, ino) {
+					pids = appendPID(pids, r.pid)
+				}
+			}
+			if len(pids) > 0 {
+				out[ino] = pids
+				o.hotHits++
+				for _, p := range pids {
+					o.touch(p)
+				}
+			} else {
+				left = append(left, ino)
+			}
+		}
+		missing = left
+		if len(missing) == 0 {
+			return out, nil
+		}
+	}
 	if err := o.scan(); err != nil {
 		return out, err
 	}
@@ -139,6 +233,9 @@ func (o *owners) resolve(want []uint64) (map[uint64][]int, error) {
 		}
 		if len(pids) > 0 {
 			out[ino] = pids
+			for _, p := range pids {
+				o.touch(p)
+			}
 		}
 	}
 	return out, nil

@@ -200,6 +200,7 @@ func (c *Conn) Holders(inode uint64) ([]source.ProcID, error) {
 	defer c.mu.Unlock()
 	c.starts = map[int]uint64{}
 	m, err := c.own.resolve([]uint64{inode})
+	c.syncOwnerStats()
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +363,7 @@ func (c *Conn) syncOwnerStats() {
 	c.stats.ProcScans = c.own.scans
 	c.stats.Verified = c.own.verified
 	c.stats.Stale = c.own.stale
+	c.stats.HotHits = c.own.hotHits
 }
 
 // Stats returns the connection's counters.

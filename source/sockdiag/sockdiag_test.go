@@ -176,6 +176,12 @@ func TestOwnersInodeReuse(t *testing.T) {
 	if m, _ = o.resolve([]uint64{100}); !slices.Equal(m[100], []int{10}) || o.scans != 1 {
 		t.Fatalf("cached resolve = %v, scans %d", m, o.scans)
 	}
+	// A new socket of a process that held a looked-up socket is found
+	// among that process's fds, without a full scan.
+	f.link(20, 9, "socket:[201]")
+	if m, _ = o.resolve([]uint64{201}); !slices.Equal(m[201], []int{20}) || o.scans != 1 || o.hotHits != 1 {
+		t.Fatalf("new socket of a recent holder: %v, scans %d, hot hits %d", m, o.scans, o.hotHits)
+	}
 	// Process 10 closes socket 100; the kernel reuses inode 100 for a
 	// socket of process 30; process 10's fd 3 is now another socket.
 	f.link(10, 3, "socket:[300]")
@@ -187,7 +193,7 @@ func TestOwnersInodeReuse(t *testing.T) {
 	if !slices.Equal(m[100], []int{30}) {
 		t.Fatalf("after reuse, inode 100 held by %v, want [30]", m[100])
 	}
-	if o.stale == 0 || o.scans != 2 {
+	if o.stale == 0 || o.scans != 2 || !slices.Equal(m[100], []int{30}) {
 		t.Fatalf("stale %d scans %d", o.stale, o.scans)
 	}
 	// Shared after fork: both holders.

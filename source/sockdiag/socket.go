@@ -79,6 +79,7 @@ type Stats struct {
 	Verified     uint64 // cached holders re-checked and found valid
 	Stale        uint64 // cached holders found stale (fd closed, inode reused)
 	Cached       uint64 // sockets seen before whose holders were still running
+	HotHits      uint64 // new sockets found among the fds of recent holders, without a full scan
 }
 
 // Option configures [Dial] and [NewSource].
