@@ -4,11 +4,13 @@ package procconn
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/source"
@@ -29,6 +33,15 @@ const helperEnv = "PROCCONN_TEST_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
+		flag.Parse()
+		if flag.Lookup("test.fuzz").Value.String() == "" && flag.Lookup("test.bench").Value.String() == "" {
+			// A watchdog: these tests take seconds; a hang must fail fast
+			// with every goroutine's stack, not eat the CI budget.
+			time.AfterFunc(100*time.Second, func() {
+				debug.SetTraceback("all")
+				panic("procconn tests: still running after 100s")
+			})
+		}
 		os.Exit(m.Run())
 	case "threads":
 		// Start threads (locked goroutines force new OS threads), then
@@ -44,6 +57,16 @@ func TestMain(m *testing.M) {
 		}
 		wg.Wait()
 		os.Exit(4)
+	case "coredump":
+		// Not dumpable: the kernel reports the coredump event, then skips
+		// the dump. GOTRACEBACK=crash makes the runtime die of the signal.
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+			os.Exit(12)
+		}
+		os.Stderr.Close()
+		syscall.Kill(os.Getpid(), syscall.SIGABRT)
+		time.Sleep(5 * time.Second)
+		os.Exit(13)
 	case "setuid":
 		// Change real and effective ids in place (no exec), then exit.
 		if err := syscall.Setgid(65534); err != nil {
@@ -194,18 +217,24 @@ func TestLifecycle(t *testing.T) {
 	th.Env = append(os.Environ(), helperEnv+"=threads")
 	thread := run(t, th)
 
-	// ptrace: attach to a child and detach again.
-	traced := exec.Command("sleep", "0.3")
+	// ptrace: attach to a child (once its exec has completed: an exec under
+	// ptrace raises SIGTRAP) and detach again; then kill it, which works
+	// whatever state it is left in.
+	traced := exec.Command("sleep", "10")
 	if err := traced.Start(); err != nil {
 		t.Fatal(err)
 	}
 	tp := traced.Process.Pid
+	waitSleeping(t, fs, tp)
 	ptraceOnce(t, tp)
+	traced.Process.Kill()
 	traced.Wait()
-	// A core-dumping signal (no core file: the limit is 0, the directory ours).
-	segv := exec.Command("/bin/sh", "-c", "ulimit -c 0; kill -SEGV $$")
-	segv.Dir = t.TempDir()
-	cp := run(t, segv)
+	// A core-dumping signal; the helper makes itself non-dumpable first, so
+	// no core is written whatever core_pattern says.
+	abrt := exec.Command(self)
+	abrt.Env = append(os.Environ(), helperEnv+"=coredump", "GOTRACEBACK=crash")
+	abrt.Dir = t.TempDir()
+	cp := run(t, abrt)
 
 	evs := c.wait(t, "all events", func(evs []source.Event) bool {
 		for _, p := range []int{sp, trueCmd, exit3, kp, comm, sid, suid, thread, tp, cp} {
@@ -281,8 +310,8 @@ func TestLifecycle(t *testing.T) {
 	if e, ok := find(evs, source.KindAttr, cp); !ok || e.Reason != "coredump" {
 		t.Errorf("coredump event = %+v (found %v)", e, ok)
 	}
-	if e, _ := find(evs, source.KindExit, cp); e.HasCode || e.Signal != int(syscall.SIGSEGV) {
-		t.Errorf("SIGSEGV exit = %+v", e)
+	if e, _ := find(evs, source.KindExit, cp); e.HasCode || e.Signal != int(syscall.SIGABRT) {
+		t.Errorf("SIGABRT exit = %+v", e)
 	}
 	// The thread helper: its threads are folded, never forks of processes.
 	if e, _ := find(evs, source.KindExit, thread); e.Code != 4 {
@@ -306,6 +335,19 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("event of a process outside the test: %+v", e)
 		}
 	}
+}
+
+// waitSleeping waits (at most 5s) until pid runs /usr/bin/sleep and is
+// asleep in it.
+func waitSleeping(t *testing.T, fs procfs.FS, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		p, err := fs.Process(pid)
+		if err == nil && strings.HasSuffix(p.Exe, "/sleep") && p.State == 'S' {
+			return
+		}
+	}
+	t.Fatalf("process %d never slept in sleep", pid)
 }
 
 // ptraceOnce attaches to pid, waits for it to stop and detaches.
