@@ -132,6 +132,10 @@ package risk
 //     ErrTooManyChains and ErrUnknownNode are worth a log line only.
 //  5. As event time advances (on every event, or on the reap tick): emit
 //     every record of c.Window(ev.Time).
+//  6. After the tree is seeded at start-up or resynced after lost events:
+//     g.SyncTree(tree.Snapshot(), now), so that the graph has the lineage
+//     the events did not show, under the tree's identities (the graph
+//     synthesises unknown start times exactly as the tree does).
 //
 // *Warning and *Chain implement the Protector's record interface
 // (RecordAction) and marshal to the records above.

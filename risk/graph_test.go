@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/replay"
 )
@@ -164,5 +165,49 @@ func TestGraphProcessCap(t *testing.T) {
 	}
 	if g.lookup(source.ProcID{PID: 1}) == nil {
 		t.Error("the live process was dropped")
+	}
+}
+
+func TestGraphSyncTree(t *testing.T) {
+	// The graph starts after the tree: a snapshot gives it the lineage, with
+	// the tree's identities, so that events resolve to the same processes.
+	tree := proctree.New()
+	b := replay.NewBuilder(warnT0)
+	b.Fork(100, 1).Exec(100, "/usr/sbin/nginx").Fork(231, 100).Exec(231, "/bin/sh").
+		Fork(300, 100).Exit(300, 0)
+	for _, ev := range b.Events() {
+		_ = tree.Apply(ev)
+	}
+	g := NewGraph()
+	_ = g.Observe(source.Event{Time: warnT0, Kind: source.KindFork, PID: 999, PPID: 1}) // gone from the host
+	now := warnT0.Add(time.Second)
+	// pid 1 is already there: the graph synthesised the placeholder's
+	// start exactly as the tree did.
+	if n := g.SyncTree(tree.Snapshot(), now); n != 3 {
+		t.Fatalf("added %d, want 3 (100, 231, 300)", n)
+	}
+	checkGraph(t, g)
+	sh := g.lookup(source.ProcID{PID: 231})
+	if sh == nil || sh.name != "sh" || sh.parent == nil || sh.parent.name != "nginx" || sh.exited != 0 {
+		t.Fatalf("231 = %+v", sh)
+	}
+	if id, _ := tree.Resolve(source.ProcID{PID: 231}); sh.id != id {
+		t.Errorf("graph identity %v, tree %v", sh.id, id)
+	}
+	if p := g.lookup(source.ProcID{PID: 300}); p == nil || p.exited == 0 {
+		t.Errorf("exited 300 = %+v", p)
+	}
+	if p := g.lookup(source.ProcID{PID: 999}); p == nil || p.exited == 0 {
+		t.Errorf("999 not marked exited: %+v", p)
+	}
+	// A later event names the synced process.
+	if err := g.Observe(source.Event{Time: now, Kind: source.KindRisk, PID: 231, Level: source.LevelHigh}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sh.beh) != 1 || g.Stats().Processes != 5 {
+		t.Errorf("risk event did not land on the synced process: %+v, %+v", sh, g.Stats())
+	}
+	if n := g.SyncTree(tree.Snapshot(), now); n != 0 {
+		t.Errorf("second sync added %d", n)
 	}
 }
