@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,6 +161,22 @@ func (h *helper) stop() {
 	}
 }
 
+// acceptedConns counts connections the test listeners accepted.
+var acceptedConns atomic.Int64
+
+// waitAccepted waits (bounded) until the listeners accepted n connections
+// in all, so that the accepted ends have file descriptors.
+func waitAccepted(t *testing.T, n int64) {
+	t.Helper()
+	for range 500 {
+		if acceptedConns.Load() >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("listeners accepted %d connections, want %d", acceptedConns.Load(), n)
+}
+
 // listeners opens TCP and UDP listeners inside ns on each address, accepts
 // and drains TCP connections until the test ends, and returns the ports.
 func listeners(t *testing.T, ns *privtest.NetNS, addrs ...string) map[string]uint16 {
@@ -181,6 +198,7 @@ func listeners(t *testing.T, ns *privtest.NetNS, addrs ...string) map[string]uin
 						return
 					}
 					t.Cleanup(func() { c.Close() })
+					acceptedConns.Add(1)
 				}
 			}()
 			u, err := net.ListenPacket("udp", net.JoinHostPort(a, "0"))

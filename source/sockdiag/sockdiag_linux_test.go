@@ -76,10 +76,10 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 		fmt.Sprintf("tcp=[2001:db8::1]:%d", p["tcp/2001:db8::1"]),
 		fmt.Sprintf("udpc=127.0.0.1:%d", p["udp/127.0.0.1"]),
 	}
+	before := acceptedConns.Load()
 	a := startHelper(t, ns, flowsA...)
 	b := startHelper(t, ns, flowsB...)
-	// Let the listeners accept.
-	time.Sleep(100 * time.Millisecond)
+	waitAccepted(t, before+4)
 
 	evs, st := snapshotIn(t, ns)
 	idx := byLocal(evs)
