@@ -22,7 +22,8 @@
 //
 // Rules are evaluated one after another: the per-packet cost grows
 // linearly with the number of blocked addresses, and so does the time to
-// delete a rule by specification. ipset would avoid this but is not
+// delete a rule by specification (so a release of more than a few hundred
+// addresses refills the chains from the configuration instead). ipset would avoid this but is not
 // assumed to be installed. For more than a few thousand addresses use the
 // nft back-end (hash sets).
 //

@@ -302,7 +302,12 @@ func hook(ipt *goipt.IPTables, from, to string) error {
 }
 
 // Apply deletes and appends rules in one transaction per family.
-func (b *backend) Apply(add, del, _ []netip.Addr, _ *enforce.Config) error {
+// Deleting a rule by specification searches the chain, so deleting many
+// is quadratic; past bulkDelete deletions the family's chains are
+// refilled from the configuration instead (also one transaction).
+const bulkDelete = 256
+
+func (b *backend) Apply(add, del, _ []netip.Addr, cfg *enforce.Config) error {
 	return b.do(func() error {
 		for _, v6 := range []bool{false, true} {
 			a, d := familyAddrs(add, v6), familyAddrs(del, v6)
@@ -310,7 +315,13 @@ func (b *backend) Apply(add, del, _ []netip.Addr, _ *enforce.Config) error {
 				continue
 			}
 			var buf bytes.Buffer
-			if err := renderDelta(&buf, b.o, a, d); err != nil {
+			var err error
+			if len(d) > bulkDelete {
+				err = render(&buf, b.o, familyAddrs(cfg.Addrs(), v6), v6)
+			} else {
+				err = renderDelta(&buf, b.o, a, d)
+			}
+			if err != nil {
 				return err
 			}
 			if err := b.restore(v6, buf.Bytes()); err != nil {

@@ -267,3 +267,33 @@ func TestRestartAfterKill(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkRelease releases more addresses than bulkDelete (the chains are
+// refilled) while another block keeps some of them.
+func TestBulkRelease(t *testing.T) {
+	e, ns := newInNS(t)
+	ctx := context.Background()
+	var as []netip.Addr
+	for i := range 600 {
+		as = append(as, netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}))
+	}
+	if err := e.Block(ctx, enforce.Block{ID: "big", Addrs: as}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Block(ctx, enforce.Block{ID: "small", Addrs: as[:3]}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := kernelAddrs(ns); err != nil || len(got) != 600 {
+		t.Fatalf("kernel drops %d addresses (%v), want 600", len(got), err)
+	}
+	if err := e.Release(ctx, "big"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kernelAddrs(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, as[:3]) {
+		t.Fatalf("after the bulk release the kernel drops %v, want %v", got, as[:3])
+	}
+}
