@@ -81,6 +81,9 @@ func BenchmarkAssess(b *testing.B) {
 	if s := g.Stats(); s.Processes < benchProcs || s.Assocs < benchAssocs*9/10 {
 		b.Fatalf("graph too small: %+v", s)
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "MiB-heap")
 	benchAssess(b, g, now, benchProcs)
 }
 

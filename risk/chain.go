@@ -455,7 +455,10 @@ func (c *Chains) step(ch *chainState, k int64) int {
 			if c := cmp.Compare(x.miss, y.miss); c != 0 {
 				return c
 			}
-			return cmp.Compare(x.first, y.first)
+			if c := cmp.Compare(x.first, y.first); c != 0 {
+				return c
+			}
+			return compareNodes(x.p, x.a, y.p, y.a)
 		})
 		for _, cd := range order {
 			conf := 1 - cd.miss

@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"path"
@@ -706,4 +707,21 @@ func nsTime(ns int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns).UTC()
+}
+
+// compareNodes orders graph nodes deterministically: processes (by pid,
+// then start) before addresses (by address).
+func compareNodes(p1 *pnode, a1 *anode, p2 *pnode, a2 *anode) int {
+	switch {
+	case p1 != nil && p2 != nil:
+		if c := cmp.Compare(p1.id.PID, p2.id.PID); c != 0 {
+			return c
+		}
+		return cmp.Compare(p1.id.Start, p2.id.Start)
+	case p1 != nil:
+		return -1
+	case p2 != nil:
+		return 1
+	}
+	return a1.addr.Compare(a2.addr)
 }

@@ -681,7 +681,11 @@ func (w *Warner) compute(rec *Warning, from, now int64) bool {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		return cmp.Compare(b.lastBeh, a.lastBeh)
+		if c := cmp.Compare(b.lastBeh, a.lastBeh); c != 0 {
+			return c
+		}
+		ra, rb := &w.scratch[a.i], &w.scratch[b.i]
+		return compareNodes(ra.p, ra.a, rb.p, rb.a)
 	})
 	rec.Drivers = []Driver{}
 	for _, c := range cands[:min(len(cands), cfg.MaxDrivers)] {
@@ -808,6 +812,14 @@ func (w *Warner) Around(n Node, now time.Time) []Warning {
 			delete(w.last, k)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Warning) int { return cmp.Compare(a.Probability, b.Probability) })
+	slices.SortStableFunc(out, func(a, b Warning) int {
+		if c := cmp.Compare(a.Probability, b.Probability); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.PID, b.PID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Start, b.Start)
+	})
 	return out
 }
