@@ -15,7 +15,14 @@
 // per process and [WithMaxTotal] overall. When a new association would
 // exceed a cap, the oldest association (by Last, of the process or of the
 // whole index) is evicted first. Evictions, and ports not kept because an
-// association already holds its maximum, are counted in [Stats].
+// association already holds its maximum, are counted in [Stats]. Memory is
+// proportional to the associations held, not to the updates seen: about
+// 0.4 KB per association, up to 0.8 KB after heavy eviction churn (measured
+// on amd64 with 16 ports per association at most; see TestBoundsMillions).
+//
+// Updating an existing association does not allocate. A process's entry
+// disappears with its last association, so processes that only ever held
+// evicted associations cost nothing.
 //
 // # Identity
 //
