@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/procwall/procwall/internal/privtest"
+	"github.com/procwall/procwall/source"
 )
 
 func TestRenderJSONDOTMermaid(t *testing.T) {
@@ -171,5 +172,60 @@ func TestHTMLInChromium(t *testing.T) {
 	t.Logf("screenshot %dx%d, %d colours, %.1f%% non-white", b.Dx(), b.Dy(), len(colors), 100*float64(nonWhite)/float64(total))
 	if b.Dx() < 1000 || len(colors) < 8 || nonWhite*100 < total*3 {
 		t.Errorf("screenshot looks empty: %dx%d, %d colours, %d/%d non-white samples", b.Dx(), b.Dy(), len(colors), nonWhite, total)
+	}
+}
+
+// TestRenderHostileLabels: command lines are attacker-controlled; no
+// output format lets them break out of their quoting.
+func TestRenderHostileLabels(t *testing.T) {
+	tr := NewTree()
+	evil := "</script><img src=x onerror=alert(1)>\"]; n0 -> n1 [label=\"x\n|x| class"
+	for _, e := range []source.Event{
+		{Time: time.Unix(1, 0), Kind: source.KindExec, PID: 5, PPID: 1, Exe: "/tmp/a\"b", Argv: []string{"x", evil}},
+		{Time: time.Unix(2, 0), Kind: source.KindFile, PID: 5, Path: "/tmp/" + evil, Op: "create"},
+	} {
+		if err := tr.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := tr.Simplify("5", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := g.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "<img") || strings.Count(buf.String(), "</script>") != 2 {
+		t.Error("label escaped its <script> element")
+	}
+	buf.Reset()
+	g.WriteDOT(&buf)
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.Contains(line, "label=") && strings.Count(strings.ReplaceAll(line, `\"`, ""), `"`)%2 != 0 {
+			t.Errorf("DOT line with unbalanced quotes: %s", line)
+		}
+	}
+	// Every line is a statement of its own: a node, or an edge.
+	stmt := regexp.MustCompile(`^  n\d+ (-> n\d+ )?\[label="(\\.|[^"\\])*"[^"]*("[^"]*"[^"]*)*\];$`)
+	edges := 0
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.HasPrefix(line, "  n") || strings.HasPrefix(line, "  node [") {
+			continue
+		}
+		if !stmt.MatchString(line) {
+			t.Errorf("DOT statement malformed: %s", line)
+		}
+		if strings.HasPrefix(line[strings.IndexByte(line[2:], ' ')+3:], "-> ") {
+			edges++
+		}
+	}
+	if edges != len(g.Edges) {
+		t.Errorf("DOT has %d edge statements, want %d", edges, len(g.Edges))
+	}
+	buf.Reset()
+	g.WriteMermaid(&buf)
+	if strings.Contains(buf.String(), "</script>") || strings.Count(buf.String(), "-->")+strings.Count(buf.String(), "-.->") != len(g.Edges) {
+		t.Errorf("mermaid output injected:\n%s", buf.String())
 	}
 }

@@ -154,6 +154,9 @@ func (t *Tree) simplify(a int32, opts Options) (*Graph, error) {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		b.g.Stats.Descendants++
+		if b.g.Stats.Descendants > t.Len() {
+			return nil, &OpError{Op: "simplify", Err: fmt.Errorf("%w: the tree has a cycle below %s", ErrBadGraph, b.g.AlertID)}
+		}
 		if b.dropped(it.p) {
 			b.g.Stats.Dropped++
 			b.resources(it.p, it.owner, RoleDescendant, true)
@@ -208,6 +211,9 @@ func (b *builder) newNode(n Node) int32 {
 // identical sibling's node when merge is set.
 func (b *builder) procNodeFor(p int32, role Role, depth int, owner int32, merge bool) int32 {
 	info := b.t.info(p)
+	if info.Exe == "" && len(info.Argv) == 0 {
+		merge = false // unknown processes are not identical to anything
+	}
 	var key string
 	if merge {
 		var sb strings.Builder

@@ -243,10 +243,12 @@ func (t *Tree) lookupOrPlaceholder(guid string, pid int, start uint64, ts int64)
 
 // link makes p a child of parent (p must have no parent yet).
 func (t *Tree) link(parent, p int32) {
-	if parent == p || t.isAncestor(p, parent) {
+	c := t.proc(p)
+	// Only a process that already has children (a placeholder named as a
+	// parent before it was seen) can close a cycle.
+	if parent == p || c.firstChild != none && t.isAncestor(p, parent) {
 		return // a cycle: inconsistent input, leave p a root
 	}
-	c := t.proc(p)
 	c.parent = parent
 	c.ppid = t.proc(parent).pid
 	pp := t.proc(parent)
