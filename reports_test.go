@@ -113,10 +113,25 @@ func TestReportSocket(t *testing.T) {
 
 func TestReportSocketRefusesPeers(t *testing.T) {
 	p, path := startReportServer(t, procwall.WithPeerCheck(procwall.AllowUIDs(424242)))
-	reps := converse(t, path, `{"ts":"2026-11-22T10:05:00Z","type":"risk","pid":231,"level":"high"}`)
-	if reps[0].OK || !strings.Contains(reps[0].Error, "refused") || !strings.Contains(reps[0].Error, "may not send reports") {
-		t.Fatalf("reply %+v", reps[0])
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// The server answers a refused peer at once and hangs up; whatever the
+	// peer writes is never applied.
+	b, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep reply
+	if err := json.Unmarshal(b, &rep); err != nil || rep.OK || !strings.Contains(rep.Error, "refused") ||
+		!strings.Contains(rep.Error, "may not send reports") {
+		t.Fatalf("reply %s: %v", b, err)
+	}
+	c.Write([]byte(`{"ts":"2026-11-22T10:05:00Z","type":"risk","pid":231,"level":"high"}` + "\n"))
+	time.Sleep(50 * time.Millisecond)
 	if len(p.ActiveBlocks()) != 0 {
 		t.Fatal("a refused peer's report was applied")
 	}
