@@ -109,6 +109,7 @@ func benchAssess(b *testing.B, g *Graph, now time.Time, procs int) {
 	related := 0
 	b.ReportAllocs()
 	i := 0
+	cpu0, cpuOK := cpuNanos()
 	for b.Loop() {
 		rec, _, err := w.Assess(pids[i%len(pids)], now)
 		if err != nil {
@@ -118,6 +119,11 @@ func benchAssess(b *testing.B, g *Graph, now time.Time, procs int) {
 		i++
 	}
 	b.ReportMetric(float64(related)/float64(i), "related/op")
+	// CPU time per assessment (the process's user+system time, GC
+	// included): on a loaded machine wall time per op overstates the cost.
+	if cpu1, ok := cpuNanos(); ok && cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(i), "cpu-ns/op")
+	}
 }
 
 // BenchmarkAssessAddr is one assessment of an address on the same graph.

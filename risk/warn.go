@@ -356,7 +356,13 @@ func NewWarner(g *Graph, cfg WarnConfig) (*Warner, error) {
 }
 
 // Config returns the Warner's configuration.
-func (w *Warner) Config() WarnConfig { return w.cfg }
+func (w *Warner) Config() WarnConfig {
+	c := w.cfg
+	c.Windows = slices.Clone(c.Windows)
+	c.LevelBounds = slices.Clone(c.LevelBounds)
+	c.Target.Behaviours = slices.Clone(c.Target.Behaviours)
+	return c
+}
 
 // ErrUnknownNode is returned when an assessed node is not in the graph.
 var ErrUnknownNode = errors.New("node not in the graph")
