@@ -413,6 +413,7 @@ func TestCloseUnblocks(t *testing.T) {
 // tracker keeps the test's view of its live children from events, resyncing
 // from /proc after a loss.
 type tracker struct {
+	mu     sync.Mutex // held by the reader while it applies; by drain's closer while it asks ready
 	self   int
 	live   map[int]bool
 	forked map[int]bool
@@ -481,18 +482,18 @@ func childrenNow(t *testing.T) []procfs.Process {
 }
 
 // drain reads events on the test goroutine (Next and Resync on one
-// goroutine) until until() holds and the source has been quiet for 300ms;
-// then the source is closed.
-func drain(t *testing.T, s *Source, tr *tracker, until func() bool) {
+// goroutine) until ready() holds (asked under tr.mu) and the source has
+// been quiet for 200ms, or 30s have passed; then the source is closed.
+func drain(t *testing.T, s *Source, tr *tracker, ready func() bool) {
 	t.Helper()
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
+		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		limit := time.After(60 * time.Second)
+		limit := time.After(30 * time.Second)
 		for {
 			select {
 			case <-stop:
@@ -501,7 +502,10 @@ func drain(t *testing.T, s *Source, tr *tracker, until func() bool) {
 				s.Close()
 				return
 			case <-tick.C:
-				if until() && time.Since(time.Unix(0, last.Load())) > 300*time.Millisecond {
+				tr.mu.Lock()
+				ok := ready()
+				tr.mu.Unlock()
+				if ok && time.Since(time.Unix(0, last.Load())) > 200*time.Millisecond {
 					s.Close()
 					return
 				}
@@ -511,16 +515,20 @@ func drain(t *testing.T, s *Source, tr *tracker, until func() bool) {
 	for {
 		ev, err := s.Next()
 		last.Store(time.Now().UnixNano())
+		tr.mu.Lock()
 		switch {
 		case errors.Is(err, os.ErrClosed):
+			tr.mu.Unlock()
 			return
 		case errors.Is(err, source.ErrLost):
 			tr.resync(t, s)
 		case err != nil:
+			tr.mu.Unlock()
 			t.Fatalf("Next: %v", err)
 		default:
 			tr.apply(ev)
 		}
+		tr.mu.Unlock()
 	}
 }
 
@@ -540,14 +548,16 @@ func TestForkStorm(t *testing.T) {
 	var pids []int
 	var stormErr error
 	finished := make(chan struct{})
+	n := stormSize()
 	go func() {
 		defer close(finished)
-		pids, stormErr = storm.Run(stormSize(), 0, 0)
+		pids, stormErr = storm.Run(n, 0, 0)
 	}()
 	drain(t, s, tr, func() bool {
 		select {
 		case <-finished:
-			return true
+			// Every child's fork and exit seen, or a loss reported.
+			return (len(tr.forked) >= n && len(tr.exited) >= n) || tr.losses > 0
 		default:
 			return false
 		}
@@ -597,7 +607,7 @@ func TestOverflow(t *testing.T) {
 	if _, err := storm.Run(2000, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	drain(t, s, tr, func() bool { return true })
+	drain(t, s, tr, func() bool { return tr.losses > 0 })
 	st := s.Stats()
 	if st.Overflows == 0 || tr.losses == 0 {
 		t.Fatalf("no loss reported with a %d-byte buffer: stats %+v", st.ReadBuffer, st)
