@@ -227,7 +227,7 @@ func TestLiveTracepoints(t *testing.T) {
 	var fork, exec, exit *source.Event
 	var c4, c6 *source.Event
 	scanned := 0
-	wait := collect(t, s, 10*time.Second, func(evs []source.Event) bool {
+	wait := collect(t, s, 30*time.Second, func(evs []source.Event) bool {
 		pid := int(childPID.Load())
 		if pid == 0 {
 			return false
@@ -303,10 +303,31 @@ func TestLiveTracepoints(t *testing.T) {
 		t.Errorf("start times differ or are unknown: fork %d exec %d connect %d exit %d",
 			fork.Start, exec.Start, c4.Start, exit.Start)
 	}
-	// Order: fork, exec, connects, exit.
+	// Order, in time and in delivery: fork, exec, connects, exit (the
+	// child may run on another CPU than its parent).
 	if !(fork.Time.Compare(exec.Time) <= 0 && exec.Time.Compare(c4.Time) <= 0 && c6.Time.Compare(exit.Time) <= 0) {
 		t.Errorf("events out of order:\n%s", dump)
 	}
+	var kinds []source.Kind
+	for _, ev := range evs {
+		if ev.PID == child && ev.Kind != source.KindExec {
+			kinds = append(kinds, ev.Kind)
+		}
+	}
+	if fmt.Sprint(kinds) != "[fork connect connect exit]" {
+		t.Errorf("delivery order %v:\n%s", kinds, dump)
+	}
+	// Across the whole system, time order is best effort: a record
+	// committed more than the 2 ms hold-back after its timestamp (a vCPU
+	// descheduled by the hypervisor) can come late. Causal order, as
+	// above, holds regardless: a task's fork is committed before it runs.
+	late := 0
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Time.Before(evs[i-1].Time) {
+			late++
+		}
+	}
+	t.Logf("%d of %d events delivered after a later one", late, len(evs))
 	if d := time.Since(fork.Time); d < 0 || d > time.Minute {
 		t.Errorf("fork time %v is %v from now", fork.Time, d)
 	}
@@ -533,7 +554,7 @@ func TestLoss(t *testing.T) {
 	}
 	t.Logf("%v; stats %+v", lossErr, s.Stats())
 	// Still usable: a new connect arrives.
-	wait := collect(t, s, 10*time.Second, func(evs []source.Event) bool {
+	wait := collect(t, s, 30*time.Second, func(evs []source.Event) bool {
 		ev := evs[len(evs)-1]
 		return ev.Kind == source.KindConnect && ev.Dst == dst && ev.PID == os.Getpid()
 	})
@@ -825,7 +846,7 @@ func TestLiveUDP(t *testing.T) {
 	var childPID atomic.Int64
 	got := map[netip.AddrPort]int{}
 	scanned, exited := 0, false
-	wait := collect(t, s, 10*time.Second, func(evs []source.Event) bool {
+	wait := collect(t, s, 30*time.Second, func(evs []source.Event) bool {
 		pid := int(childPID.Load())
 		if pid == 0 {
 			return false
@@ -861,7 +882,7 @@ func TestLiveUDP(t *testing.T) {
 	}
 	for _, d := range dsts {
 		if got[d] != 1 {
-			t.Errorf("udp to %v: %d events, want 1 (all: %v)", d, got[d], got)
+			t.Errorf("udp to %v: %d events, want 1 (all: %v); stats %+v", d, got[d], got, s.Stats())
 		}
 	}
 }

@@ -599,11 +599,24 @@ func (s *Source) enrich(h *heldRec) {
 	var err error
 	switch r.Kind {
 	case recNewTask:
+		// Learn the new task's thread group now, not when the record is
+		// delivered: records decoded in the same round (a short-lived
+		// child's connect) are attributed from it even when the task is
+		// gone from /proc by then.
 		if r.HasFlags && r.CloneFlags&cloneThread != 0 {
+			if g, ok := s.tgid(r.TID); ok {
+				s.remember(r.Child, g)
+			}
 			return
+		}
+		if r.HasFlags {
+			s.remember(r.Child, r.Child)
 		}
 		h.start, h.ppid, err = s.proc.stat(r.Child)
 		h.statOK = err == nil
+		if h.statOK {
+			s.starts[r.Child] = h.start
+		}
 	case recExec:
 		h.start, h.ppid, err = s.proc.stat(r.PID)
 		h.statOK = err == nil
