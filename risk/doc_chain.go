@@ -14,7 +14,7 @@ package risk
 //     (confidence UpstreamWeight^k for the k-th), and the peers the origin
 //     and those ancestors accepted connections from in the last Lookback+1
 //     windows (upstream, "accepted_from": where the attack may have come in).
-//  - Each window k: the query set is the baseline nodes plus the chain
+//   - Each window k: the query set is the baseline nodes plus the chain
 //     nodes that joined in the last Lookback windows or were active in
 //     them (the chain as found in the previous windows). Around each
 //     query node it looks for: children forked in k ("child",
