@@ -400,3 +400,20 @@ func TestTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordRoundTrip(t *testing.T) {
+	req := &Request{Time: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), Op: OpConnect, PID: 9, Start: 77, Exe: "/bin/x", Dst: netip.MustParseAddrPort("[2001:db8::1]:443")}
+	rec := NewRecord(req, Verdict{Action: Deny, Point: PointSelf, Rule: "r", By: "rule", Description: "why", Level: source.LevelHigh, Reasons: []string{"runs from /tmp"}}, "v7")
+	data, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"ts":"2026-11-22T10:00:00Z","action":"deny","pid":9,"start":77,"exe":"/bin/x","point":"self_protection","op":"connect","dst":"[2001:db8::1]:443","rule":"r","by":"rule","reason":"why (risk: runs from /tmp)","level":"high","version":"v7"}`
+	if string(data) != want {
+		t.Fatalf("record\n%s\nwant\n%s", data, want)
+	}
+	var back Record
+	if err := json.Unmarshal(data, &back); err != nil || back != rec {
+		t.Fatalf("round trip: %v\n%+v\n%+v", err, back, rec)
+	}
+}

@@ -84,6 +84,13 @@ func (p Point) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (p Point) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *Point) UnmarshalText(b []byte) error {
+	v, err := parsePoint(string(b))
+	*p = v
+	return err
+}
+
 func parsePoint(s string) (Point, error) {
 	switch s {
 	case "general":
@@ -119,6 +126,13 @@ func (o Op) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (o *Op) UnmarshalText(b []byte) error {
+	v, err := ParseOp(string(b))
+	*o = v
+	return err
+}
 
 // ParseOp parses an operation name.
 func ParseOp(s string) (Op, error) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/procwall/procwall/rules"
+	"github.com/procwall/procwall/source/fanotify"
 )
 
 func init() {
@@ -36,7 +37,10 @@ const rulesSynopsis = `check|serve|sign ...
   procwall rules sign -genkey NAME -key PRIV
       make a key pair: PRIV (private) and PRIV.pub (public)
   procwall rules serve [-addr HOST:PORT] DIR
-      serve a directory of bundles over HTTP with ETag / If-None-Match`
+      serve a directory of bundles over HTTP with ETag / If-None-Match
+  procwall rules guard -bundle FILE|URL [-key PUB]... [-exec PATH]... [-open PATH]... [-ask] [-o json]
+      enforce a bundle with fanotify: judge executions and opens of watched paths
+      (root; -ask asks on the terminal about what no rule decides)`
 
 func runRules(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(args) == 0 {
@@ -53,8 +57,10 @@ func runRules(ctx context.Context, env *cmdEnv, args []string) error {
 		return rulesSign(env, args[1:])
 	case "serve":
 		return rulesServe(ctx, env, args[1:])
+	case "guard":
+		return rulesGuard(ctx, env, args[1:])
 	}
-	return usagef("unknown subcommand %q (want check, serve or sign)", args[0])
+	return usagef("unknown subcommand %q (want check, serve, sign or guard)", args[0])
 }
 
 // keyFiles is a repeatable -key flag.
@@ -333,4 +339,112 @@ func rulesServe(ctx context.Context, env *cmdEnv, args []string) error {
 	case err := <-done:
 		return err
 	}
+}
+
+// bundleFetcher returns the fetcher for a bundle location: an http(s) URL
+// or a file.
+func bundleFetcher(loc string) rules.Fetcher {
+	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+		return &rules.HTTPSource{URL: loc}
+	}
+	return &rules.FileSource{Path: loc}
+}
+
+func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := newFlags(env, "rules guard", "-bundle FILE|URL [-key PUB]... [-exec PATH]... [-open PATH]... [-ask] [-o text|json]")
+	bundle := fs.String("bundle", "", "rule bundle: a file or an http(s) URL (polled)")
+	var keys, execs, opens keyFiles
+	fs.Var(&keys, "key", "trusted public key file (repeatable); without any, unsigned bundles are accepted")
+	fs.Var(&execs, "exec", "judge executions of this file or directory's files (repeatable)")
+	fs.Var(&opens, "open", "judge opens of this path (repeatable; default: the bundle's self-protection paths)")
+	ask := fs.Bool("ask", false, "ask on the terminal about what no rule decides")
+	def := fs.String("default", "allow", "action when no rule and nobody decides: allow or deny")
+	failOpen := fs.Bool("fail-open", false, "allow when judging fails or times out (default: deny)")
+	timeout := fs.Duration("timeout", 20*time.Second, "time to judge one event (the process waits)")
+	askTimeout := fs.Duration("ask-timeout", 15*time.Second, "time a person has to answer")
+	userRules := fs.String("user-rules", "", "file keeping remembered answers (default: memory only)")
+	interval := fs.Duration("interval", 30*time.Second, "bundle poll interval")
+	out := fs.String("o", "text", "decision records: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *bundle == "" {
+		return usagef("-bundle is required")
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	defAction, err := rules.ParseAction(*def)
+	if err != nil || defAction == rules.Ask {
+		return usagef("-default must be allow or deny, have %q", *def)
+	}
+	if *out != "text" && *out != "json" {
+		return usagef("-o must be text or json, have %q", *out)
+	}
+	if *askTimeout >= *timeout {
+		return usagef("-ask-timeout (%v) must be shorter than -timeout (%v)", *askTimeout, *timeout)
+	}
+	ring, err := loadKeyring(keys)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	ur := rules.NewUserRules("")
+	if *userRules != "" {
+		if ur, err = rules.OpenUserRules(*userRules); err != nil {
+			return err
+		}
+	}
+	var recMu = make(chan struct{}, 1)
+	record := func(r rules.Record) {
+		recMu <- struct{}{}
+		defer func() { <-recMu }()
+		if *out == "json" {
+			b, _ := json.Marshal(r)
+			fmt.Fprintln(env.stdout, string(b))
+			return
+		}
+		fmt.Fprintf(env.stdout, "%s %-5s %-7s pid %d %s %s rule=%q by=%s: %s\n", r.TS.Format(time.RFC3339), r.Action, r.Op, r.PID, r.Exe, r.Target, r.Rule, r.By, r.Reason)
+	}
+	opts := []rules.Option{
+		rules.WithVerifiers(rules.NewDebian("/"), rules.NewEd25519(ring)),
+		rules.WithDefaultAction(defAction), rules.WithAskTimeout(*askTimeout),
+		rules.WithUserRules(ur), rules.WithRecorder(record), rules.WithLogger(log),
+	}
+	if *ask {
+		opts = append(opts, rules.WithDecider(rules.NewTerminal(env.stdin, env.stderr)))
+	}
+	eng := rules.New(opts...)
+	up := &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: len(keys) == 0, Logger: log}
+	src := bundleFetcher(*bundle)
+	if _, err := up.Update(ctx, src); err != nil {
+		return err
+	}
+	if len(opens) == 0 {
+		self, _ := eng.WatchedPaths()
+		opens = self
+	}
+	if len(execs)+len(opens) == 0 {
+		return usagef("nothing to guard: give -exec or -open, or self_protection paths in the bundle")
+	}
+	g, err := fanotify.Open(fanotify.Config{Exec: execs, Open: opens, FailOpen: *failOpen, Timeout: *timeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("rules guard: running", "version", eng.Version(), "rules", eng.RuleCount(), "exec", []string(execs), "open", []string(opens))
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	polled := make(chan struct{})
+	go func() { defer close(polled); up.Poll(pctx, src, *interval) }()
+	stop := context.AfterFunc(ctx, func() { g.Close() })
+	defer stop()
+	err = g.Serve(fanotify.EngineJudge(eng))
+	cancel()
+	<-polled
+	st := g.Stats()
+	log.Info("rules guard: stopped", "allowed", st.Allowed, "denied", st.Denied, "defaulted", st.Defaulted, "self", st.Self)
+	if errors.Is(err, os.ErrClosed) && ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

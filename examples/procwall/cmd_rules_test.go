@@ -1,8 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"os/exec"
+	"sync"
+	"time"
+
 	"context"
 	"encoding/json"
+	"github.com/procwall/procwall/internal/privtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -88,3 +97,71 @@ func TestRulesServeETag(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRulesGuard runs `procwall rules guard` on a temp directory: a
+// binary on the bundle's md5 deny list cannot run while the guard runs,
+// and the denial is a JSON decision record.
+func TestRulesGuard(t *testing.T) {
+	privtest.Require(t, privtest.Command("sh"))
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "miner")
+	data, err := os.ReadFile("/usr/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, data, 0o755)
+	sum := md5.Sum(data)
+	bundle := filepath.Join(t.TempDir(), "bundle.json")
+	os.WriteFile(bundle, []byte(`{"format":1,"version":"guard-1","rules":[{"id":"miner","action":"deny","description":"known miner","match":{"md5":["`+hex.EncodeToString(sum[:])+`"]}}]}`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb},
+			[]string{"rules", "guard", "-bundle", bundle, "-exec", dir, "-o", "json", "-timeout", "5s", "-ask-timeout", "1s"})
+	}()
+	denied := false
+	for range 100 {
+		if !strings.Contains(errb.String(), "rules guard: running") {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		cmd := exec.Command("sh", "-c", `"$0"; rc=$?; exit $rc`, bin)
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 126 {
+			denied = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("guard exit %d: %s", code, errb.String())
+	}
+	if !denied {
+		t.Fatalf("execution not denied; stderr:\n%s", errb.String())
+	}
+	var rec rules.Record
+	line, _, _ := strings.Cut(out.String(), "\n")
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Action != rules.Deny || rec.Rule != "miner" || rec.Exe != bin || rec.Version != "guard-1" {
+		t.Fatalf("record %q: %+v %v", line, rec, err)
+	}
+}
