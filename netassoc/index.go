@@ -575,13 +575,28 @@ func (x *Index) Procs(addr netip.Addr) []source.ProcID {
 		}
 	}
 	x.mu.Unlock()
-	slices.SortFunc(out, func(a, b source.ProcID) int {
-		if c := cmp.Compare(a.PID, b.PID); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Start, b.Start)
-	})
+	slices.SortFunc(out, compareID)
 	return out
+}
+
+// Processes returns the processes with at least one association (either
+// direction), sorted by pid then start time.
+func (x *Index) Processes() []source.ProcID {
+	x.mu.Lock()
+	out := make([]source.ProcID, 0, len(x.procs))
+	for id := range x.procs {
+		out = append(out, id)
+	}
+	x.mu.Unlock()
+	slices.SortFunc(out, compareID)
+	return out
+}
+
+func compareID(a, b source.ProcID) int {
+	if c := cmp.Compare(a.PID, b.PID); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Start, b.Start)
 }
 
 // Forget drops every association of process id (when the process is reaped

@@ -80,6 +80,9 @@ func TestRecordAndQuery(t *testing.T) {
 	if got := x.Addrs(source.ProcID{PID: 100}); len(got) != 0 {
 		t.Errorf("Addrs(pid 100 start 0) = %v, want none", got)
 	}
+	if got := x.Processes(); !slices.Equal(got, []source.ProcID{p1, p2}) {
+		t.Errorf("Processes = %v", got)
+	}
 	st := x.Stats()
 	if st.Processes != 2 || st.Associations != 6 || st.Evictions != 0 {
 		t.Errorf("Stats = %+v", st)
