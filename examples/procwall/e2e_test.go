@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/procwall/procwall/internal/leakcheck"
 	"github.com/procwall/procwall/internal/privtest"
 )
 
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 		}
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(leakcheck.Main(m))
 }
 
 func dial(addr string) bool {
