@@ -257,6 +257,7 @@ func TestFind(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("Find of no socket: %v, want ErrNotFound", err)
 	}
+	t.Logf("after lookups: %+v", c.Stats())
 	// A packet from a listener's address and port to a stranger is not
 	// the listener's (the kernel's lookup falls back to listeners).
 	lst := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), p["tcp/198.51.100.1"])
