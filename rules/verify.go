@@ -94,6 +94,15 @@ func (d *Debian) loadLocked() error {
 	return nil
 }
 
+// Load reads the ownership index now (it is otherwise read on first use,
+// which takes a moment on a full system: call Load before judging events
+// that wait for an answer).
+func (d *Debian) Load() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.loadLocked()
+}
+
 // aliases returns path and its other name under the merged /usr layout.
 func aliases(p string) []string {
 	out := []string{p}

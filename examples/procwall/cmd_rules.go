@@ -406,8 +406,14 @@ func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		fmt.Fprintf(env.stdout, "%s %-5s %-7s pid %d %s %s rule=%q by=%s: %s\n", r.TS.Format(time.RFC3339), r.Action, r.Op, r.PID, r.Exe, r.Target, r.Rule, r.By, r.Reason)
 	}
+	verifiers := []rules.Verifier{rules.NewEd25519(ring)}
+	if deb := rules.NewDebian("/"); deb.Load() == nil {
+		verifiers = append(verifiers, deb)
+	} else {
+		log.Warn("rules guard: no dpkg database: Debian package signatures unavailable")
+	}
 	opts := []rules.Option{
-		rules.WithVerifiers(rules.NewDebian("/"), rules.NewEd25519(ring)),
+		rules.WithVerifiers(verifiers...),
 		rules.WithDefaultAction(defAction), rules.WithAskTimeout(*askTimeout),
 		rules.WithUserRules(ur), rules.WithRecorder(record), rules.WithLogger(log),
 	}
