@@ -71,6 +71,10 @@ type Stats struct {
 	Gone      uint64 // fork and exec events whose process was gone before /proc could be read
 	ReadFails uint64 // /proc reads that failed for another reason than the process being gone
 	Stale     uint64 // events from before a resync's snapshot that it contradicts (dropped)
+	// Gaps counts events missing from the kernel's per-cpu sequence numbers
+	// (dropped by the kernel without an ENOBUFS). It is followed only when
+	// the kernel does not filter events for this socket (KernelFilter false).
+	Gaps uint64
 	// ReadBuffer is the socket receive buffer the kernel granted, in bytes.
 	ReadBuffer int
 	// KernelFilter reports whether the kernel filters events per socket.

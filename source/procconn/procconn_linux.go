@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,12 +59,17 @@ type Source struct {
 	watermark uint64
 	snapLive  map[int]bool
 
+	// Without the kernel's filter: the next expected sequence number per
+	// cpu (1<<32 | seq; 0: none seen yet); nil with the filter.
+	seqs       []uint64
+	seqChecked bool
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 
 	messages, events, overflows, malformed atomic.Uint64
 	threads, filtered, gone, readFails     atomic.Uint64
-	stale                                  atomic.Uint64
+	stale, gaps                            atomic.Uint64
 	readBuffer                             int
 	kernelFilter                           bool
 }
@@ -118,6 +124,9 @@ func Open(opts ...Option) (*Source, error) {
 		return nil, err
 	}
 	s.off, s.n = 0, 0
+	if !s.kernelFilter {
+		s.seqs = make([]uint64, runtime.NumCPU())
+	}
 	s.calibrate()
 	return s, nil
 }
@@ -289,6 +298,16 @@ func (s *Source) Next() (source.Event, error) {
 		if k == 0 {
 			k = s.n - s.off
 		}
+		if err == nil && s.seqs != nil && !s.seqChecked {
+			if lost := s.checkSeq(&raw); lost > 0 {
+				// Report the loss before the event that revealed it,
+				// which the next call decodes again.
+				s.gaps.Add(uint64(lost))
+				s.seqChecked = true
+				return source.Event{}, &source.OpError{Op: "procconn: read", Err: fmt.Errorf("%w: %d events missing from the kernel's sequence on cpu %d", source.ErrLost, lost, raw.CPU)}
+			}
+		}
+		s.seqChecked = false
 		s.off += k
 		s.messages.Add(1)
 		if err != nil {
@@ -314,6 +333,7 @@ func (s *Source) read() error {
 	if s.rerr != nil {
 		if errors.Is(s.rerr, unix.ENOBUFS) {
 			s.overflows.Add(1)
+			clear(s.seqs) // the gap is reported here
 			return &source.OpError{Op: "procconn: read", Err: fmt.Errorf("%w: socket receive buffer overflowed (ENOBUFS)", source.ErrLost)}
 		}
 		return &source.OpError{Op: "procconn: read", Err: s.rerr}
@@ -519,6 +539,32 @@ func (s *Source) Resync(known iter.Seq[source.ProcID]) (Diff, error) {
 	return Resync(known, snap), nil
 }
 
+// checkSeq follows the kernel's per-cpu event sequence numbers (cn_msg
+// seq, incremented for every proc event the kernel sends) and returns how
+// many are missing before raw. It is used only when the kernel does not
+// filter events for this socket (then every event reaches it), and finds
+// events the kernel dropped without an ENOBUFS: a failed allocation in the
+// connector drops an event for every listener silently.
+func (s *Source) checkSeq(raw *rawEvent) uint32 {
+	cpu := int(raw.CPU)
+	if cpu >= 1<<16 {
+		return 0
+	}
+	if cpu >= len(s.seqs) {
+		s.seqs = append(s.seqs, make([]uint64, cpu+1-len(s.seqs))...)
+	}
+	prev := s.seqs[cpu]
+	s.seqs[cpu] = 1<<32 | uint64(raw.Seq+1)
+	if prev == 0 {
+		return 0 // the first event seen from this cpu
+	}
+	gap := raw.Seq - uint32(prev)
+	if gap == 0 || gap >= 1<<31 {
+		return 0 // in order, or older than expected (not a loss)
+	}
+	return gap
+}
+
 // Close unsubscribes and closes the socket, unblocking a pending Next.
 func (s *Source) Close() error {
 	var err error
@@ -537,7 +583,7 @@ func (s *Source) Stats() Stats {
 	return Stats{
 		Messages: s.messages.Load(), Events: s.events.Load(), Overflows: s.overflows.Load(),
 		Malformed: s.malformed.Load(), Threads: s.threads.Load(), Filtered: s.filtered.Load(),
-		Gone: s.gone.Load(), ReadFails: s.readFails.Load(), Stale: s.stale.Load(),
+		Gone: s.gone.Load(), ReadFails: s.readFails.Load(), Stale: s.stale.Load(), Gaps: s.gaps.Load(),
 		ReadBuffer: s.readBuffer, KernelFilter: s.kernelFilter,
 	}
 }

@@ -543,7 +543,13 @@ func stormSize() int {
 // every child's fork and exit is seen, or the loss is reported and the
 // resync against /proc restores the truth.
 func TestForkStorm(t *testing.T) {
-	s := open(t, WithDescendantsOf(os.Getpid()), WithEvents(EventFork|EventExit))
+	for _, kf := range []bool{true, false} {
+		t.Run(fmt.Sprintf("kernelfilter=%v", kf), func(t *testing.T) { forkStorm(t, kf) })
+	}
+}
+
+func forkStorm(t *testing.T, kernelFilter bool) {
+	s := open(t, WithDescendantsOf(os.Getpid()), WithEvents(EventFork|EventExit), WithKernelFilter(kernelFilter))
 	tr := newTracker()
 	var pids []int
 	var stormErr error
@@ -574,8 +580,8 @@ func TestForkStorm(t *testing.T) {
 				t.Fatalf("child %d: fork seen %v, exit seen %v, and no loss reported", p, tr.forked[p], tr.exited[p])
 			}
 		}
-	} else if st.Overflows == 0 {
-		t.Error("losses without overflows counted")
+	} else if st.Overflows == 0 && st.Gaps == 0 {
+		t.Error("losses without overflows or sequence gaps counted")
 	}
 	truth := map[int]bool{}
 	for _, p := range childrenNow(t) {
@@ -632,4 +638,46 @@ func TestOverflow(t *testing.T) {
 		t.Errorf("diffs %v: short %d vanished %v, keep %d added %v", tr.diffs, short.Process.Pid, vanished, keep.Process.Pid, added)
 	}
 	t.Logf("stats %+v, %d losses", st, tr.losses)
+}
+
+// TestNoKernelFilter subscribes the old way (as on kernels before 6.6):
+// the mask is applied on arrival, and the kernel's sequence numbers are
+// followed to find events it dropped.
+func TestNoKernelFilter(t *testing.T) {
+	s := open(t, WithDescendantsOf(os.Getpid()), WithEvents(EventFork|EventExit), WithKernelFilter(false))
+	if s.Stats().KernelFilter {
+		t.Fatal("kernel filter in use although forbidden")
+	}
+	c := collect(t, s)
+	p := run(t, exec.Command("/bin/true"))
+	evs := c.wait(t, "fork and exit", func(evs []source.Event) bool {
+		return has(source.KindFork, p)(evs) && has(source.KindExit, p)(evs)
+	})
+	for _, e := range evs {
+		if e.Kind != source.KindFork && e.Kind != source.KindExit {
+			t.Errorf("unselected event %+v", e)
+		}
+	}
+	if st := s.Stats(); st.Filtered == 0 {
+		t.Errorf("exec not dropped on arrival: %+v", st)
+	}
+	t.Logf("stats %+v", s.Stats())
+}
+
+func TestCheckSeq(t *testing.T) {
+	s := &Source{seqs: make([]uint64, 1)}
+	for i, tc := range []struct {
+		cpu, seq uint32
+		lost     uint32
+	}{
+		{0, 5, 0}, {0, 6, 0}, {0, 9, 2}, {0, 10, 0},
+		{3, 100, 0}, {3, 99, 0}, {3, 100, 0}, {3, 105, 4},
+		{1, 0xffffffff, 0}, {1, 0, 0}, {1, 2, 1},
+		{1 << 20, 1, 0},
+	} {
+		raw := rawEvent{CPU: tc.cpu, Seq: tc.seq}
+		if got := s.checkSeq(&raw); got != tc.lost {
+			t.Errorf("%d: cpu %d seq %d: lost %d, want %d", i, tc.cpu, tc.seq, got, tc.lost)
+		}
+	}
 }

@@ -99,8 +99,22 @@ type Stat struct {
 	PGID       int
 	SessionID  int
 	NumThreads int
+	Flags      uint32 // field 9: the kernel's task flags (PF_*)
 	StartTicks uint64 // field 22: clock ticks since boot
 }
+
+// Task flags of interest in Stat.Flags.
+const (
+	pfExiting = 0x00000004 // PF_EXITING: in do_exit, its memory may already be gone
+	pfKthread = 0x00200000 // PF_KTHREAD: a kernel thread
+)
+
+// Exiting reports whether the task has begun to exit (PF_EXITING): what is
+// read of it may already be missing.
+func (s Stat) Exiting() bool { return s.Flags&pfExiting != 0 }
+
+// Kernel reports whether the task is a kernel thread (PF_KTHREAD).
+func (s Stat) Kernel() bool { return s.Flags&pfKthread != 0 }
 
 // Start returns the start time in nanoseconds since boot.
 func (s Stat) Start() uint64 { return TicksToNanos(s.StartTicks) }
@@ -116,6 +130,7 @@ type Process struct {
 	PGID       int
 	SessionID  int
 	NumThreads int
+	Kernel     bool     // a kernel thread
 	Exe        string   // empty for kernel threads, zombies, or when unreadable
 	Argv       []string // empty for kernel threads and zombies
 	UID, EUID  int      // real and effective user id; -1 when unknown
@@ -177,7 +192,7 @@ func (fs FS) Process(pid int) (Process, error) {
 	}
 	p := Process{
 		PID: st.PID, TGID: st.PID, PPID: st.PPID, Start: st.Start(), Comm: st.Comm, State: st.State,
-		PGID: st.PGID, SessionID: st.SessionID, NumThreads: st.NumThreads,
+		PGID: st.PGID, SessionID: st.SessionID, NumThreads: st.NumThreads, Kernel: st.Kernel(),
 		UID: -1, EUID: -1, GID: -1, EGID: -1,
 	}
 	if st.PID != pid {
@@ -194,10 +209,14 @@ func (fs FS) Process(pid int) (Process, error) {
 	if p.TGID != pid {
 		return Process{}, &OpError{Op: "read status", Path: fs.path(pid, "status"), Err: fmt.Errorf("%w %d", ErrThread, p.TGID)}
 	}
+	exeGone := false
 	if !p.Zombie() {
 		if p.Exe, err = readLink(fs.path(pid, "exe")); err != nil && !optional(err) {
 			return Process{}, err
 		}
+		// Only kernel threads have no exe link; a user process loses it
+		// when its memory is released on exit.
+		exeGone = err != nil && errors.Is(err, os.ErrNotExist) && !p.Kernel
 		if p.Cwd, err = readLink(fs.path(pid, "cwd")); err != nil && !optional(err) {
 			return Process{}, err
 		}
@@ -219,6 +238,12 @@ func (fs FS) Process(pid int) (Process, error) {
 	}
 	if again.State == 'Z' || again.State == 'X' {
 		p.State = again.State
+		p.Exe, p.Cwd, p.Argv = "", "", nil
+		return p, nil
+	}
+	if again.Exiting() || exeGone {
+		// Exiting: what was read may be partial (no exe, no argv).
+		return Process{}, &OpError{Op: "read", Path: fs.path(pid, ""), Err: fmt.Errorf("%w: pid %d is exiting", ErrGone, pid)}
 	}
 	return p, nil
 }
@@ -417,6 +442,12 @@ func parseStatBytes(b []byte) (Stat, error) {
 				return st, fmt.Errorf("%w: stat: bad state %q", ErrParse, tok)
 			}
 			st.State = tok[0]
+		case 9:
+			v, err := strconv.ParseUint(string(tok), 10, 32)
+			if err != nil {
+				return st, fmt.Errorf("%w: stat: bad flags %q", ErrParse, tok)
+			}
+			st.Flags = uint32(v)
 		case 4, 5, 6, 20:
 			v, ok := atoi(tok)
 			if !ok {

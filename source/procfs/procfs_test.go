@@ -45,9 +45,10 @@ func TestParseStat(t *testing.T) {
 		err  string
 	}{
 		{in: "100 (a (b) c) S 1 100 101 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 2 0 2500 1000\n",
-			want: Stat{PID: 100, Comm: "a (b) c", State: 'S', PPID: 1, PGID: 100, SessionID: 101, NumThreads: 2, StartTicks: 2500}},
-		{in: "7 ()) Z 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 18446744073709551615",
-			want: Stat{PID: 7, Comm: ")", State: 'Z', PPID: 1, PGID: 1, SessionID: 1, NumThreads: 1, StartTicks: 18446744073709551615}},
+			want: Stat{PID: 100, Comm: "a (b) c", State: 'S', PPID: 1, PGID: 100, SessionID: 101, NumThreads: 2, Flags: 4194560, StartTicks: 2500}},
+		{in: "7 ()) Z 1 1 1 0 -1 4 0 0 0 0 0 0 0 0 20 0 1 0 18446744073709551615",
+			want: Stat{PID: 7, Comm: ")", State: 'Z', PPID: 1, PGID: 1, SessionID: 1, NumThreads: 1, Flags: 4, StartTicks: 18446744073709551615}},
+		{in: "5 (a) S 1 1 1 0 -1 x 0 0 0 0 0 0 0 0 20 0 1 0 9", err: "bad flags"},
 		{in: "", err: "no (comm)"},
 		{in: "x (a) S 1", err: "bad pid"},
 		{in: "5 (a) S 1 1 1", err: "truncated"},
@@ -126,7 +127,7 @@ func TestFixtureProcess(t *testing.T) {
 
 	// A kernel thread: no exe, no argv, not an error.
 	k, err := fs.Process(2)
-	if err != nil || k.Exe != "" || k.Argv != nil || k.PPID != 0 {
+	if err != nil || k.Exe != "" || k.Argv != nil || k.PPID != 0 || !k.Kernel {
 		t.Errorf("Process(2) = %+v, %v", k, err)
 	}
 	// A zombie: state Z, no exe.
@@ -145,6 +146,13 @@ func TestFixtureProcess(t *testing.T) {
 	// Vanished mid-read (status missing): gone, also ErrNotExist.
 	if _, err := fs.Process(104); !errors.Is(err, ErrGone) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Process(104) = %v, want ErrGone", err)
+	}
+	// Exiting (PF_EXITING), or a user process whose memory (exe) is gone:
+	// what could be read is partial, so it is reported gone.
+	for _, pid := range []int{106, 107} {
+		if _, err := fs.Process(pid); !errors.Is(err, ErrGone) {
+			t.Errorf("Process(%d) = %v, want ErrGone", pid, err)
+		}
 	}
 	// Never existed.
 	if _, err := fs.Process(999); !errors.Is(err, ErrGone) {
