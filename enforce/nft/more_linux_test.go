@@ -266,7 +266,9 @@ func TestManyAddresses(t *testing.T) {
 // to delete was removed behind procwall's back) the error names it and
 // the configuration is unchanged.
 func TestKernelRefusal(t *testing.T) {
-	e, ns := newInNS(t)
+	// One element per message: the refused batch has a failing and a
+	// succeeding message, and every answer must be collected.
+	e, ns := newInNS(t, withChunk(1))
 	ctx := context.Background()
 	if err := e.Block(ctx, enforce.Block{ID: "a", Addrs: addrs("198.51.100.2", "198.51.100.3")}); err != nil {
 		t.Fatal(err)
@@ -304,7 +306,7 @@ func TestTimeouts(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	for _, b := range []enforce.Block{
-		{ID: "short", Addrs: addrs("198.51.100.2", "198.51.100.3", "2001:db8::2"), Expires: now.Add(time.Second)},
+		{ID: "short", Addrs: addrs("198.51.100.2", "198.51.100.3", "2001:db8::2"), Expires: now.Add(3 * time.Second)},
 		{ID: "forever", Addrs: addrs("198.51.100.3")},
 	} {
 		if err := e.Block(ctx, b); err != nil {
@@ -329,7 +331,7 @@ func TestTimeouts(t *testing.T) {
 	if out := fresh.MustRun("nft", "list", "set", "inet", DefaultTable, Set4); !strings.Contains(out, "198.51.100.2 timeout") {
 		t.Fatalf("rendered script loaded without the timeout:\n%s\nscript:\n%s", out, script.String())
 	}
-	time.Sleep(time.Until(now.Add(1500 * time.Millisecond)))
+	time.Sleep(time.Until(now.Add(3500 * time.Millisecond)))
 	got, err := kernelAddrs(ns)
 	if err != nil {
 		t.Fatal(err)

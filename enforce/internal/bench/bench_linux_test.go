@@ -206,7 +206,20 @@ func BenchmarkLoopbackThroughput(b *testing.B) {
 		name  string
 		setup func(b *testing.B, ns *privtest.NetNS)
 	}{
-		{"blocked=0", func(*testing.B, *privtest.NetNS) {}},
+		{"blocked=0/no-table", func(*testing.B, *privtest.NetNS) {}},
+		// The table with empty sets: the cost of the hooks alone.
+		{"blocked=0/backend=nft", func(b *testing.B, ns *privtest.NetNS) {
+			f, err := ns.Open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			e, err := nft.New(nft.WithNetNSFd(int(f.Fd())))
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.Close()
+		}},
 		{"blocked=100k/backend=nft", func(b *testing.B, ns *privtest.NetNS) {
 			f, err := ns.Open()
 			if err != nil {

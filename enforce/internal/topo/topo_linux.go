@@ -102,7 +102,7 @@ func serveUDP(pc net.PacketConn) {
 }
 
 // Timeout bounds one request.
-const Timeout = 400 * time.Millisecond
+const Timeout = time.Second
 
 // Reach sends one echo request over proto ("tcp" or "udp") from the client
 // namespace to a and returns nil if the answer came back.
