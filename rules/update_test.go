@@ -235,7 +235,7 @@ func TestHTTPLiveUpdate(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s (status %+v)", what, u.Status())
@@ -244,8 +244,10 @@ func TestHTTPLiveUpdate(t *testing.T) {
 		}
 	}
 	waitFor("304s", func() bool { return srv.notMod.Load() >= 3 })
+	waitFor("verdicts of v1", func() bool { _, ok := seen.Load("r-v1"); return ok })
 	srv.set(sign(versionDoc("v2", "deny")))
 	waitFor("v2", func() bool { return e.Version() == "v2" })
+	waitFor("verdicts of v2", func() bool { _, ok := seen.Load("r-v2"); return ok })
 	// A tampered bundle: rejected, v2 stays.
 	bad := sign(versionDoc("v3", "allow"))
 	bad = bytes.Replace(bad, []byte(`"sig": "`), []byte(`"sig": "BBBB`), 1)
