@@ -260,11 +260,22 @@ svg text { font: 11px Helvetica, Arial, sans-serif; }
   var byId = {}, col = {}, preds = {};
   g.nodes.forEach(function (n) { byId[n.id] = n; preds[n.id] = []; });
   g.edges.forEach(function (e) { if (preds[e.to]) preds[e.to].push(e.from); });
-  // Columns: processes by generation relative to the topmost ancestor;
-  // resources one column right of their first predecessor.
-  var minDepth = 0;
-  g.nodes.forEach(function (n) { if (n.type === "process" && (n.depth || 0) < minDepth) minDepth = n.depth || 0; });
-  g.nodes.forEach(function (n) { if (n.type === "process") col[n.id] = (n.depth || 0) - minDepth; });
+  // Columns: processes by generation along spawned edges (dropped
+  // processes leave no gap); resources one column right of their first
+  // predecessor; empty columns removed.
+  var kids = {}, hasParent = {};
+  g.edges.forEach(function (e) {
+    if (e.kind !== "spawned") return;
+    (kids[e.from] = kids[e.from] || []).push(e.to);
+    hasParent[e.to] = true;
+  });
+  var queue = [];
+  g.nodes.forEach(function (n) { if (n.type === "process" && !hasParent[n.id]) { col[n.id] = 0; queue.push(n.id); } });
+  for (var qi = 0; qi < queue.length; qi++) {
+    (kids[queue[qi]] || []).forEach(function (k) {
+      if (col[k] === undefined) { col[k] = col[queue[qi]] + 1; queue.push(k); }
+    });
+  }
   for (var pass = 0; pass < 4; pass++) {
     g.nodes.forEach(function (n) {
       if (n.type === "process") return;
@@ -274,6 +285,10 @@ svg text { font: 11px Helvetica, Arial, sans-serif; }
     });
   }
   g.nodes.forEach(function (n) { if (col[n.id] === undefined) col[n.id] = 0; });
+  var used = [], dense = {};
+  g.nodes.forEach(function (n) { used[col[n.id]] = true; });
+  for (var ci = 0, k = 0; ci < used.length; ci++) if (used[ci]) dense[ci] = k++;
+  g.nodes.forEach(function (n) { col[n.id] = dense[col[n.id]]; });
   var columns = [];
   g.nodes.forEach(function (n) { (columns[col[n.id]] = columns[col[n.id]] || []).push(n); });
   var W = 230, H = 54, PADX = 30, PADY = 20, pos = {}, maxRows = 0;
@@ -290,7 +305,9 @@ svg text { font: 11px Helvetica, Arial, sans-serif; }
   }
   var width = PADX * 2 + columns.length * (W + 60), height = PADY * 2 + maxRows * (H + 18);
   var svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("width", width); svg.setAttribute("height", height);
+  // Fit the window's width (never enlarged, never below half size).
+  var scale = Math.min(1, Math.max(0.5, (window.innerWidth - 20) / width));
+  svg.setAttribute("width", Math.round(width * scale)); svg.setAttribute("height", Math.round(height * scale));
   svg.setAttribute("viewBox", "0 0 " + width + " " + height);
   var defs = document.createElementNS(SVG, "defs");
   defs.innerHTML = '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker>';
