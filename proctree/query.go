@@ -133,12 +133,18 @@ func (t *Tree) lookup(id ID) *node {
 	return t.latest[id.PID]
 }
 
+// rlookup takes the read lock and finds id's node (nil if unknown); the
+// caller defers the returned unlock.
+func (t *Tree) rlookup(id ID) (*node, func()) {
+	t.mu.RLock()
+	return t.lookup(id), t.mu.RUnlock
+}
+
 // Get returns the process with identity id. With id.Start == 0 it is the
 // live process with that pid, or the most recent exited one.
 func (t *Tree) Get(id ID) (Process, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return Process{}, false
 	}
@@ -161,9 +167,8 @@ func (t *Tree) GetGUID(guid string) (Process, bool) {
 
 // Resolve returns the full identity of the process id names (see Get).
 func (t *Tree) Resolve(id ID) (ID, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return ID{}, false
 	}
@@ -184,9 +189,8 @@ func (t *Tree) Parent(id ID) (Process, bool) {
 // Ancestors returns the process's ancestors, nearest first. The slice is a
 // consistent copy.
 func (t *Tree) Ancestors(id ID) []Process {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return nil
 	}
@@ -200,9 +204,8 @@ func (t *Tree) Ancestors(id ID) []Process {
 // Children returns the process's direct children (alive and exited still
 // retained), in pid order.
 func (t *Tree) Children(id ID) []Process {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return nil
 	}
@@ -219,7 +222,11 @@ func (t *Tree) Children(id ID) []Process {
 // when iteration starts.
 func (t *Tree) Descendants(id ID) iter.Seq[Process] {
 	return func(yield func(Process) bool) {
-		for _, p := range t.Subtree(id)[1:] {
+		sub := t.Subtree(id)
+		if len(sub) == 0 {
+			return
+		}
+		for _, p := range sub[1:] {
 			if !yield(p) {
 				return
 			}
@@ -230,9 +237,8 @@ func (t *Tree) Descendants(id ID) iter.Seq[Process] {
 // Subtree returns the process followed by its descendants (depth-first,
 // children in pid order), as one consistent copy; nil if id is unknown.
 func (t *Tree) Subtree(id ID) []Process {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return nil
 	}
@@ -250,9 +256,8 @@ func (t *Tree) Subtree(id ID) []Process {
 
 // SubtreeIDs returns the identities of the process and its descendants.
 func (t *Tree) SubtreeIDs(id ID) []ID {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return nil
 	}
@@ -296,9 +301,8 @@ func sortProcs(ps []Process) {
 // Lineage returns the chain from the root-most known ancestor down to the
 // process, as "systemd(1) > nginx(100) > sh(231)".
 func (t *Tree) Lineage(id ID) string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	n := t.lookup(id)
+	n, unlock := t.rlookup(id)
+	defer unlock()
 	if n == nil {
 		return ""
 	}

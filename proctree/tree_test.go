@@ -603,3 +603,22 @@ func TestExecReportedByTwoSources(t *testing.T) {
 		t.Fatalf("execs %+v cwd %q uid %v", p.Execs, p.Cwd, p.HasUID)
 	}
 }
+
+func TestQueriesOfUnknownProcess(t *testing.T) {
+	tr := New()
+	apply(t, tr, fork(0, 10, 1))
+	unknown := ID{PID: 4242}
+	for range tr.Descendants(unknown) {
+		t.Fatal("descendants of an unknown process")
+	}
+	if tr.Subtree(unknown) != nil || tr.SubtreeIDs(unknown) != nil || tr.Ancestors(unknown) != nil ||
+		tr.Children(unknown) != nil || tr.Lineage(unknown) != "" {
+		t.Fatal("queries of an unknown process returned something")
+	}
+	if _, ok := tr.Parent(unknown); ok {
+		t.Fatal("parent of an unknown process")
+	}
+	if _, ok := tr.Resolve(unknown); ok {
+		t.Fatal("resolved an unknown process")
+	}
+}
