@@ -70,6 +70,13 @@
 // resync, events queued from before the snapshot that contradict it are
 // dropped ([Stats].Stale), so the caller's view converges to /proc.
 //
+// The kernel also drops an event silently, for every listener, when it
+// cannot allocate the message. Without the kernel's per-socket filter every
+// event reaches the socket, and the source follows the kernel's per-cpu
+// sequence numbers: a gap is reported like an overflow (ErrLost, counted
+// in [Stats].Gaps). With the filter, filtered events leave gaps too, so
+// this check is off.
+//
 // # Filtering
 //
 // [WithEvents] selects kinds (in the kernel where it can). With

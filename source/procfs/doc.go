@@ -20,8 +20,10 @@
 // A process may exit while it is being read. [FS.Process] reads
 // /proc/<pid>/stat first and again last; if either read fails because the
 // process is gone, or the second read names a different process (the pid
-// was reused), it returns an error wrapping [ErrGone] (which also matches
-// os.ErrNotExist). Fields are never guessed. [FS.Processes] leaves processes
+// was reused), or the process has begun to exit (PF_EXITING: its exe and
+// argv may already be gone), it returns an error wrapping [ErrGone] (which
+// also matches os.ErrNotExist). Fields are never guessed. A zombie is
+// returned with State 'Z' and no exe, cwd or argv. [FS.Processes] leaves processes
 // that vanish during the snapshot out of it. Threads are not processes: the
 // kernel does not list thread ids in /proc, and [FS.Process] on a thread id
 // returns an error wrapping [ErrThread].
