@@ -138,7 +138,7 @@ func TestRulesGuard(t *testing.T) {
 			[]string{"rules", "guard", "-bundle", bundle, "-exec", dir, "-o", "json", "-timeout", "5s", "-ask-timeout", "1s"})
 	}()
 	denied := false
-	for range 100 {
+	for range 500 {
 		if !strings.Contains(errb.String(), "rules guard: running") {
 			time.Sleep(20 * time.Millisecond)
 			continue
