@@ -49,15 +49,23 @@ func BenchmarkVsForkstat(b *testing.B) {
 	}
 	// procwall alone, the storm unpaced: the highest rate this machine
 	// reaches, and whether procwall keeps up without loss.
-	b.Run("procwall-only-unpaced", func(b *testing.B) {
-		for b.Loop() {
-			r := compareOnce(b, 50000, 0, false)
-			b.ReportMetric(float64(r.expected), "expected_events")
-			b.ReportMetric(float64(r.procwall), "procwall_events")
-			b.ReportMetric(float64(r.overflows), "procwall_overflows")
-			b.ReportMetric(r.achieved, "forks/s")
+	// And without reading each child's start time from /proc
+	// (WithForkStart(false)), to show what that read costs.
+	for _, start := range []bool{true, false} {
+		name := "procwall-only-unpaced"
+		if !start {
+			name += "-nostart"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				r := compareOnce(b, 50000, 0, false, WithForkStart(start))
+				b.ReportMetric(float64(r.expected), "expected_events")
+				b.ReportMetric(float64(r.procwall), "procwall_events")
+				b.ReportMetric(float64(r.overflows), "procwall_overflows")
+				b.ReportMetric(r.achieved, "forks/s")
+			}
+		})
+	}
 }
 
 type comparison struct {
@@ -71,14 +79,14 @@ type pidKind struct {
 	exit bool
 }
 
-func compareOnce(b *testing.B, n, rate int, withForkstat bool) comparison {
+func compareOnce(b *testing.B, n, rate int, withForkstat bool, opts ...Option) comparison {
 	b.Helper()
 	fsSeen := map[pidKind]bool{}
 	stopForkstat := func() {}
 	if withForkstat {
 		stopForkstat = startForkstat(b, fsSeen)
 	}
-	s, err := Open(WithEvents(EventFork | EventExit))
+	s, err := Open(append([]Option{WithEvents(EventFork | EventExit)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
