@@ -227,3 +227,23 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("kprobe_events:\n%s\nwant\n%s", b, want)
 	}
 }
+
+// TestAttributionFromLaterDecodedThread: a thread's connect decoded (from
+// one CPU) before its creation (from another), after the thread left
+// /proc, is attributed from the creation record once both are decoded.
+func TestAttributionFromLaterDecodedThread(t *testing.T) {
+	root := fakeProc(t, map[int]fakeTask{500: {tgid: 500, ppid: 1, ticks: 7}})
+	s := offlineSource(t, root)
+	dst := netip.MustParseAddrPort("198.51.100.9:443")
+	conn := heldRec{r: record{Kind: recConnect, TS: 20, TID: 501, Proto: source.ProtoTCP, Dst: dst}}
+	thr := heldRec{r: record{Kind: recNewTask, TS: 10, TID: 500, Child: 501, CloneFlags: 0x3d0f00, HasFlags: true}}
+	s.enrich(&conn) // CPU0 first: 501 unknown, not in /proc
+	s.enrich(&thr)  // then CPU1
+	if _, ok := s.convert(&thr); ok {
+		t.Fatal("thread creation reported")
+	}
+	ev, ok := s.convert(&conn)
+	if !ok || ev.PID != 500 || ev.Start != 7*1e7 {
+		t.Fatalf("connect: %+v %v (stats %+v)", ev, ok, s.Stats())
+	}
+}

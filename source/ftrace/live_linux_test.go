@@ -279,7 +279,7 @@ func TestLiveTracepoints(t *testing.T) {
 			mine = append(mine, fmt.Sprintf("%v %+v", ev.Kind, ev))
 		}
 	}
-	dump := strings.Join(mine, "\n")
+	dump := strings.Join(mine, "\n") + fmt.Sprintf("\nstats %+v", s.Stats())
 	if fork == nil || fork.PPID != os.Getpid() {
 		t.Errorf("no fork of %d from %d:\n%s", child, os.Getpid(), dump)
 	}

@@ -749,8 +749,14 @@ func (s *Source) convert(h *heldRec) (source.Event, bool) {
 		}
 		g := h.tgid
 		if g <= 0 {
-			s.count(func(st *Stats) { st.Unattributed++ })
-			return source.Event{}, false
+			// Not known when decoded: the thread's creation may have been
+			// read later in the same round from another CPU (and the thread
+			// gone from /proc by then); it is learned by now.
+			var ok bool
+			if g, ok = s.tgid(r.TID); !ok {
+				s.count(func(st *Stats) { st.Unattributed++ })
+				return source.Event{}, false
+			}
 		}
 		k := source.KindConnect
 		if r.Kind == recSend {
@@ -759,6 +765,8 @@ func (s *Source) convert(h *heldRec) (source.Event, bool) {
 		start := h.start
 		if st, ok := s.starts[g]; ok {
 			start = st
+		} else if start == 0 {
+			start = s.start(g)
 		}
 		return source.Event{Time: s.evTime(r.TS), Kind: k, PID: int(g), Start: start,
 			Proto: r.Proto, Dst: r.Dst, Src: r.Src, Origin: "ftrace"}, true
