@@ -46,6 +46,9 @@ type config struct {
 	assessEvery  time.Duration
 	rulesVersion func() string
 	eventHook    func(src string, ev *source.Event)
+	warn         *risk.WarnConfig
+	chains       *risk.ChainConfig
+	graphOpts    []risk.GraphOption
 }
 
 // WithSources adds event sources. Run reads each in a goroutine of its own
@@ -148,6 +151,41 @@ func WithEventHook(f func(src string, ev *source.Event)) Option {
 	return func(c *config) error { c.eventHook = f; return nil }
 }
 
+// WithWarning turns on association-based early warning (seed 004): the
+// Protector keeps a host graph of processes, addresses and behaviours, and
+// after every risk report or block it assesses the related nodes and emits
+// a "warn" record (*risk.Warning) for each that crosses the moving
+// threshold. It costs a few microseconds per event.
+func WithWarning(cfg risk.WarnConfig) Option {
+	return func(c *config) error {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("procwall: WithWarning: %w", err)
+		}
+		c.warn = &cfg
+		return nil
+	}
+}
+
+// WithChains turns on attack-chain tracking across windows (seed 003):
+// every risk report at or above the blocking level and every block flags
+// its process, and as event time passes each window's growth of a chain is
+// emitted as a "chain" record (*risk.Chain).
+func WithChains(cfg risk.ChainConfig) Option {
+	return func(c *config) error {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("procwall: WithChains: %w", err)
+		}
+		c.chains = &cfg
+		return nil
+	}
+}
+
+// WithGraphOptions passes options to the host graph that early warning and
+// attack chains share (retention, bounds).
+func WithGraphOptions(o ...risk.GraphOption) Option {
+	return func(c *config) error { c.graphOpts = append(c.graphOpts, o...); return nil }
+}
+
 // WithRulesVersion tells the Protector how to learn the active rule
 // bundle's version, for its metrics.
 func WithRulesVersion(f func() string) Option {
@@ -184,6 +222,9 @@ type Protector struct {
 	assoc   *netassoc.Index
 	contain *risk.Containment
 	enf     enforce.Enforcer
+	graph   *risk.Graph    // nil unless warning or chains are on
+	warner  *risk.Warner   // nil unless WithWarning
+	chainer *risk.Chains   // nil unless WithChains
 
 	sourcesDone chan struct{} // closed when every source is exhausted
 
@@ -218,6 +259,7 @@ func New(opts ...Option) (*Protector, error) {
 	if c.enforcer == nil {
 		c.enforcer = dryrun.New(dryrun.WithProtected(c.protected))
 	}
+	var err error
 	p := &Protector{
 		cfg:       c,
 		log:       c.logger,
@@ -231,6 +273,23 @@ func New(opts ...Option) (*Protector, error) {
 	p.tree = proctree.New(treeOpts...)
 	riskOpts := append([]risk.Option{risk.WithProtected(c.protected)}, c.riskOpts...)
 	p.contain = risk.NewContainment(p.tree, p.assoc, p.enf.Name(), riskOpts...)
+	if c.warn != nil || c.chains != nil {
+		gopts := c.graphOpts
+		if c.warn != nil {
+			gopts = append([]risk.GraphOption{risk.WithGraphRetention(max(24*time.Hour, 2*c.warn.Target.Period))}, gopts...)
+		}
+		p.graph = risk.NewGraph(gopts...)
+		if c.warn != nil {
+			if p.warner, err = risk.NewWarner(p.graph, *c.warn); err != nil {
+				return nil, fmt.Errorf("procwall: %w", err)
+			}
+		}
+		if c.chains != nil {
+			if p.chainer, err = risk.NewChains(p.graph, *c.chains); err != nil {
+				return nil, fmt.Errorf("procwall: %w", err)
+			}
+		}
+	}
 	blocks, err := p.enf.Blocks(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("procwall: read active blocks from %s: %w", p.enf.Name(), err)
@@ -428,7 +487,11 @@ func (p *Protector) noteLoss(name string, err error) {
 		return
 	}
 	p.mu.Lock()
-	d := p.tree.Resync(time.Now(), procs)
+	now := time.Now()
+	d := p.tree.Resync(now, procs)
+	if p.graph != nil {
+		p.graph.SyncTree(p.tree.Snapshot(), now)
+	}
 	p.mu.Unlock()
 	p.mmu.Lock()
 	p.resyncs++
@@ -460,6 +523,9 @@ func (p *Protector) handle(ctx context.Context, src string, ev source.Event, out
 	p.mmu.Unlock()
 	if p.cfg.eventHook != nil {
 		p.cfg.eventHook(src, &ev)
+	}
+	if p.graph != nil {
+		_ = p.graph.Observe(ev) // invalid events are reported below
 	}
 	switch ev.Kind {
 	case source.KindRisk:
@@ -517,6 +583,11 @@ func (p *Protector) tick(ctx context.Context, now time.Time) {
 	}
 	p.lastReap = now
 	p.tree.Reap(now)
+	if p.chainer != nil {
+		for _, c := range p.chainer.Window(now) {
+			p.emitRecord(&c)
+		}
+	}
 	for _, d := range p.contain.Expire(now) {
 		if err := p.enf.Release(ctx, d.Block); err != nil {
 			p.enfFailed("release", d.Block, err)
@@ -556,13 +627,47 @@ func (p *Protector) reportInto(ctx context.Context, r risk.Report, out *[]risk.D
 				Enforcer: p.enf.Name(), Level: d.Level, Report: d.Report}
 		} else if err := p.contain.Commit(d); err != nil {
 			return fmt.Errorf("procwall: commit block %s: %w", b.ID, err)
+		} else if p.graph != nil {
+			p.graph.Note(risk.Behaviour{Time: d.Time, Node: risk.ProcessNode(b.Target), Kind: risk.BehaviourBlock})
+			for _, a := range b.Addrs {
+				p.graph.Note(risk.Behaviour{Time: d.Time, Node: risk.AddrNode(a), Kind: risk.BehaviourBlock})
+			}
 		}
 	}
 	p.emit(&d)
 	if out != nil {
 		*out = append(*out, d)
 	}
+	p.afterReport(r, &d)
 	return ctx.Err()
+}
+
+// afterReport runs early warning and flags attack chains after a risk
+// report (and the block it may have caused).
+func (p *Protector) afterReport(r risk.Report, d *risk.Decision) {
+	if p.graph == nil {
+		return
+	}
+	id, ok := p.tree.Resolve(r.Process)
+	if r.GUID != "" {
+		if pr, found := p.tree.GetGUID(r.GUID); found {
+			id, ok = pr.ID, true
+		}
+	}
+	if !ok {
+		return
+	}
+	n := risk.ProcessNode(id)
+	if p.chainer != nil && (d.Action == risk.ActionBlock || d.Block != "") {
+		if _, err := p.chainer.Flag(n, r.Time, r.Reason); err != nil {
+			p.log.Debug("attack chain not flagged", "node", n.String(), "err", err)
+		}
+	}
+	if p.warner != nil {
+		for _, w := range p.warner.Around(n, r.Time) {
+			p.emitRecord(&w)
+		}
+	}
 }
 
 // Assess hands an assessment to containment and releases what it says. It
@@ -595,14 +700,31 @@ func (p *Protector) assessInto(ctx context.Context, a risk.Assessment, out *[]ri
 }
 
 func (p *Protector) emit(d *risk.Decision) {
-	p.mmu.Lock()
-	p.decisions[d.Action]++
-	p.mmu.Unlock()
 	p.log.Info("decision", "action", d.Action, "risk_pid", d.RiskPID, "target_pid", d.TargetPID,
 		"addrs", d.Addrs, "reason", d.Reason)
+	p.emitRecord(d)
+}
+
+// emitRecord counts a record and hands it to the hook.
+func (p *Protector) emitRecord(r Record) {
+	p.mmu.Lock()
+	p.decisions[r.RecordAction()]++
+	p.mmu.Unlock()
 	if p.cfg.hook != nil {
-		p.cfg.hook(d)
+		p.cfg.hook(r)
 	}
+}
+
+// Seed fills the process tree from a snapshot of running processes (at
+// start-up) and brings the host graph of early warning in line with it.
+func (p *Protector) Seed(now time.Time, procs []proctree.Observed) proctree.Diff {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.tree.Seed(now, procs)
+	if p.graph != nil {
+		p.graph.SyncTree(p.tree.Snapshot(), now)
+	}
+	return d
 }
 
 // Metrics returns a snapshot of the Protector's counters.

@@ -541,3 +541,62 @@ func TestAssessorReleases(t *testing.T) {
 		t.Fatal("block still active")
 	}
 }
+
+func TestWarningsAndChains(t *testing.T) {
+	b := webServer().
+		Fork(231, 101).Exec(231, "/bin/sh", "sh").
+		Fork(232, 101).Exec(232, "/bin/sh", "sh").
+		After(time.Second).Risk(231, "high", "web shell").
+		Risk(232, "high", "web shell").
+		After(20*time.Second).Fork(240, 231).Exec(240, "/usr/bin/curl", "curl").Connect(240, "tcp", "203.0.113.77:443").
+		Fork(300, 1).Exec(300, "/usr/bin/python3", "python3").After(10*time.Second).Connect(300, "tcp", "203.0.113.77:443").
+		After(3*time.Minute).Connect(100, "tcp", "198.51.100.7:443")
+	var warns []*risk.Warning
+	var chains []*risk.Chain
+	p, err := procwall.New(procwall.WithSources(b.Source()),
+		procwall.WithWarning(risk.DefaultWarnConfig()), procwall.WithChains(risk.DefaultChainConfig()),
+		procwall.WithRecordHook(func(r procwall.Record) {
+			switch r := r.(type) {
+			case *risk.Warning:
+				warns = append(warns, r)
+			case *risk.Chain:
+				chains = append(chains, r)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	warned := map[int]bool{}
+	for _, w := range warns {
+		if w.Action != "warn" || len(w.Drivers) == 0 || w.Probability >= w.Threshold {
+			t.Fatalf("warn record %+v", w)
+		}
+		warned[w.PID] = true
+	}
+	if !warned[100] || !warned[101] {
+		t.Fatalf("the web server and its worker, parents of two reported shells, were not warned about: %v", warned)
+	}
+	var path string
+	for _, c := range chains {
+		if c.Origin == "sh (231)" {
+			path = c.Path
+		}
+	}
+	if !strings.Contains(path, "sh (231) → curl (240) → 203.0.113.77 → python3 (300)") {
+		t.Fatalf("chain of sh (231): %q (chains %d)", path, len(chains))
+	}
+	if m := p.Metrics(); m.Decisions["warn"] != uint64(len(warns)) || m.Decisions["chain"] != uint64(len(chains)) {
+		t.Fatalf("metrics %v", m.Decisions)
+	}
+}
+
+func TestWarningConfigValidated(t *testing.T) {
+	cfg := risk.DefaultWarnConfig()
+	cfg.Target.Period = 0
+	if _, err := procwall.New(procwall.WithWarning(cfg)); err == nil || !strings.Contains(err.Error(), "Period") {
+		t.Fatalf("bad warning config accepted: %v", err)
+	}
+}

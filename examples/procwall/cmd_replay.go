@@ -40,6 +40,7 @@ func runReplay(ctx context.Context, env *cmdEnv, args []string) error {
 	lenient := fs.Bool("lenient", false, "count and skip bad lines instead of stopping at the first")
 	verbose := fs.Bool("v", false, "log every decision and anomaly to standard error")
 	boundary := addBoundaryFlag(fs)
+	analysis := addAnalysisFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -100,6 +101,7 @@ func runReplay(ctx context.Context, env *cmdEnv, args []string) error {
 	if boundaries != nil {
 		popts = append(popts, procwall.WithTreeOptions(proctree.WithBoundaries(boundaries...)))
 	}
+	popts = append(popts, analysis.options()...)
 	p, err = procwall.New(popts...)
 	if err != nil {
 		return err
@@ -136,8 +138,17 @@ func (t *textReport) header(title string) {
 
 func (t *textReport) add(p *procwall.Protector, rec procwall.Record) {
 	t.count[rec.RecordAction()]++
-	d, ok := rec.(*risk.Decision)
-	if !ok {
+	var d *risk.Decision
+	switch r := rec.(type) {
+	case *risk.Decision:
+		d = r
+	case *risk.Warning:
+		t.warning(r)
+		return
+	case *risk.Chain:
+		t.chain(r)
+		return
+	default:
 		b, _ := json.Marshal(rec)
 		fmt.Fprintf(t.w, "\n%s\n", b)
 		return
@@ -250,11 +261,36 @@ func (t *textReport) tree(p *procwall.Protector, d *risk.Decision) {
 	}
 }
 
+func (t *textReport) warning(w *risk.Warning) {
+	who := w.Addr
+	if w.PID != 0 {
+		who = fmt.Sprintf("%s (%d)", w.Name, w.PID)
+	}
+	fmt.Fprintf(t.w, "\n%s  WARN    %s: probability %.3f below threshold %.3f (trend %+.2f, %d related, %d warning)\n",
+		w.Time.UTC().Format("2006-01-02 15:04:05"), who, w.Probability, w.Threshold, w.Trend, w.Related, w.Warning)
+	for _, d := range w.Drivers {
+		name := d.Addr
+		if d.PID != 0 {
+			name = fmt.Sprintf("%s (%d)", d.Name, d.PID)
+		}
+		fmt.Fprintf(t.w, "  driver:   %s, %s via %s, safety %.3f\n", name, d.Relation, d.Via, d.Probability)
+	}
+}
+
+func (t *textReport) chain(c *risk.Chain) {
+	fmt.Fprintf(t.w, "\n%s  CHAIN   %s from %s (window %d, %d new node(s))\n  path:     %s\n",
+		c.Time.UTC().Format("2006-01-02 15:04:05"), c.ID, c.Origin, c.Window, c.Added, c.Path)
+}
+
 func (t *textReport) footer(p *procwall.Protector, r *replay.Reader) {
 	st := r.Stats()
 	active := p.ActiveBlocks()
-	fmt.Fprintf(t.w, "\nsummary: %d events; %d block, %d release, %d none; %d block(s) active at the end",
-		st.Events, t.count[risk.ActionBlock], t.count[risk.ActionRelease], t.count[risk.ActionNone], len(active))
+	fmt.Fprintf(t.w, "\nsummary: %d events; %d block, %d release, %d none", st.Events,
+		t.count[risk.ActionBlock], t.count[risk.ActionRelease], t.count[risk.ActionNone])
+	if n := t.count["warn"] + t.count["chain"]; n > 0 {
+		fmt.Fprintf(t.w, ", %d warn, %d chain", t.count["warn"], t.count["chain"])
+	}
+	fmt.Fprintf(t.w, "; %d block(s) active at the end", len(active))
 	if len(active) > 0 {
 		var ids []string
 		for _, b := range active {

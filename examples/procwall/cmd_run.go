@@ -44,6 +44,7 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
 	verbose := fs.Bool("v", false, "debug logging")
 	boundary := addBoundaryFlag(fs)
+	analysis := addAnalysisFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -136,6 +137,7 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	if boundaries != nil {
 		opts = append(opts, procwall.WithTreeOptions(proctree.WithBoundaries(boundaries...)))
 	}
+	opts = append(opts, analysis.options()...)
 	if recW != nil {
 		opts = append(opts, procwall.WithEventHook(func(_ string, ev *source.Event) {
 			recMu.Lock()
@@ -158,7 +160,7 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	if obs, err := observeProcs(pfs); err != nil {
 		log.Warn("initial /proc snapshot failed", "err", err)
 	} else {
-		d := p.Tree().Seed(time.Now(), obs)
+		d := p.Seed(time.Now(), obs)
 		log.Info("seeded the process tree from /proc", "processes", len(d.Added))
 		if recW != nil {
 			recordSeed(recW, &recMu, pfs)

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/procwall/procwall"
 	"github.com/procwall/procwall/proctree"
+	"github.com/procwall/procwall/risk"
 	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/ftrace"
 	"github.com/procwall/procwall/source/nflog"
@@ -42,6 +44,27 @@ func parseBoundaries(flagValue string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// analysisFlags turn on early warning and attack chains.
+type analysisFlags struct{ warn, chains *bool }
+
+func addAnalysisFlags(fs *flag.FlagSet) analysisFlags {
+	return analysisFlags{
+		warn:   fs.Bool("warn", false, "association-based early warning: emit warn records (seed 004)"),
+		chains: fs.Bool("chains", false, "attack chains across one-minute windows: emit chain records (seed 003)"),
+	}
+}
+
+func (a analysisFlags) options() []procwall.Option {
+	var o []procwall.Option
+	if *a.warn {
+		o = append(o, procwall.WithWarning(risk.DefaultWarnConfig()))
+	}
+	if *a.chains {
+		o = append(o, procwall.WithChains(risk.DefaultChainConfig()))
+	}
+	return o
 }
 
 // observeProcs takes a /proc snapshot as the tree's Observed processes.

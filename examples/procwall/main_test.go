@@ -151,3 +151,25 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestReplayWarnAndChains(t *testing.T) {
+	code, out, errs := runCLI(t, "replay", "-o", "json", "-warn", "-chains")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	count := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+		count[m["action"].(string)]++
+	}
+	if count["block"] != 2 || count["release"] != 1 || count["warn"] == 0 || count["chain"] == 0 {
+		t.Fatalf("actions %v", count)
+	}
+	code, out, _ = runCLI(t, "replay", "-warn", "-chains")
+	if code != 0 || !strings.Contains(out, "WARN    nginx (100)") || !strings.Contains(out, "CHAIN   chain-1 from sh (231)") {
+		t.Fatalf("text report:\n%s", out)
+	}
+}
