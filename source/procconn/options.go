@@ -71,9 +71,12 @@ type Stats struct {
 	Gone      uint64 // fork and exec events whose process was gone before /proc could be read
 	ReadFails uint64 // /proc reads that failed for another reason than the process being gone
 	Stale     uint64 // events from before a resync's snapshot that it contradicts (dropped)
-	// Gaps counts events missing from the kernel's per-cpu sequence numbers
-	// (dropped by the kernel without an ENOBUFS). It is followed only when
-	// the kernel does not filter events for this socket (KernelFilter false).
+	// Gaps counts events missing from the kernel's per-cpu sequence numbers:
+	// dropped by the kernel without an ENOBUFS, or the events an overflow
+	// already reported (the gap then shows again once the queue is read, and
+	// is reported again: a loss is never under-reported). It is followed
+	// only when the kernel does not filter events for this socket
+	// (KernelFilter false).
 	Gaps uint64
 	// ReadBuffer is the socket receive buffer the kernel granted, in bytes.
 	ReadBuffer int
