@@ -222,9 +222,9 @@ type Protector struct {
 	assoc   *netassoc.Index
 	contain *risk.Containment
 	enf     enforce.Enforcer
-	graph   *risk.Graph    // nil unless warning or chains are on
-	warner  *risk.Warner   // nil unless WithWarning
-	chainer *risk.Chains   // nil unless WithChains
+	graph   *risk.Graph  // nil unless warning or chains are on
+	warner  *risk.Warner // nil unless WithWarning
+	chainer *risk.Chains // nil unless WithChains
 
 	sourcesDone chan struct{} // closed when every source is exhausted
 

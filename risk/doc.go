@@ -128,8 +128,10 @@
 //	   "behaviours":[{"ts":"2026-11-22T10:00:00.004Z","kind":"risk","level":"high"}]}],
 //	 "reason":"safety probability 0.20 is below the threshold 0.70 (base 0.50, trend +1.00); 1 of 2 related nodes are warning nodes; driven by sh (231) (direct, child)"}
 //
-// # Wiring (for the Protector)
+// # Composing them
 //
+// procwall.WithWarning and procwall.WithChains make the Protector do all of
+// the following; this is what an agent composing the pieces itself does.
 // One [Graph] feeds both components; all three are driven by event time,
 // start no goroutines and are not safe for concurrent use (call them under
 // the Protector's lock, as Containment):
