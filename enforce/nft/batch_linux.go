@@ -123,6 +123,16 @@ func (e *elemBatch) elems(typ uint16, set string, addrs []netip.Addr, exp map[ne
 // message.
 // With destroy, deletions do not fail on elements already gone.
 func (e *elemBatch) apply(add, del [2][]netip.Addr, sets [2]string, exp map[netip.Addr]time.Duration, destroy bool) error {
+	n, err := e.build(add, del, sets, exp, destroy)
+	if err != nil || n == 0 {
+		return err
+	}
+	return e.send(n)
+}
+
+// build marshals the batch into e.buf and returns the number of messages
+// that will be answered.
+func (e *elemBatch) build(add, del [2][]netip.Addr, sets [2]string, exp map[netip.Addr]time.Duration, destroy bool) (int, error) {
 	delType := uint16(unix.NFT_MSG_DELSETELEM)
 	if destroy {
 		delType = nftMsgDestroySetElem
@@ -139,7 +149,7 @@ func (e *elemBatch) apply(add, del [2][]netip.Addr, sets [2]string, exp map[neti
 			for len(as) > 0 {
 				k := min(len(as), e.chunk)
 				if err := e.elems(op.typ, sets[i], as[:k], exp); err != nil {
-					return err
+					return 0, err
 				}
 				n++
 				as = as[k:]
@@ -147,10 +157,15 @@ func (e *elemBatch) apply(add, del [2][]netip.Addr, sets [2]string, exp map[neti
 		}
 	}
 	if n == 0 {
-		return nil
+		return 0, nil
 	}
 	b = e.begin(unix.NFNL_MSG_BATCH_END, unix.NLM_F_REQUEST, unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
 	e.end(b)
+	return n, nil
+}
+
+// send sends e.buf and collects the n answers.
+func (e *elemBatch) send(n int) error {
 	rc, err := e.conn.SyscallConn()
 	if err != nil {
 		return err
