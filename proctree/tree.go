@@ -134,8 +134,9 @@ type Tree struct {
 	policy     MainPolicy
 	hasTraffic func(ID) bool
 
-	lastTime int64 // latest event time seen (unix ns)
-	stats    Stats
+	lastTime  int64  // latest event time seen (unix ns)
+	lastSynth uint64 // the last synthesised start time
+	stats     Stats
 }
 
 // Stats counts what a tree did and how it is sized.
@@ -397,18 +398,14 @@ func (t *Tree) newNode(pid int, start uint64, guid string, ts int64) *node {
 	n.id = ID{PID: pid, Start: start}
 	if start == 0 {
 		// Synthesise a unique start from event time (unix ns: a range apart
-		// from boot-relative starts), so that identity stays unique.
+		// from boot-relative starts), strictly increasing across the tree so
+		// that no two synthesised identities can collide.
 		n.flags |= fSynthStart
-		s := uint64(ts)
-		if s == 0 {
-			s = 1
+		s := uint64(max(ts, 1))
+		if s <= t.lastSynth {
+			s = t.lastSynth + 1
 		}
-		for {
-			if t.byIdentity(ID{PID: pid, Start: s}) == nil {
-				break
-			}
-			s++
-		}
+		t.lastSynth = s
 		n.id.Start = s
 	}
 	t.live[pid] = n
