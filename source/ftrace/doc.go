@@ -105,6 +105,12 @@
 // until its exit; it is 0 when the process was gone before it could be
 // read. Event times are the trace clock "boot" converted to wall time.
 //
+// A record names the task (thread) it fired in; the source maps it to its
+// thread group from the task-creation records it has seen, else from
+// /proc/<tid>/status. A record of a thread that existed before Open and
+// was gone from /proc before the record was read cannot be attributed: it
+// is counted in Stats.Unattributed, never guessed.
+//
 // # Loss
 //
 // The instance's ring buffer overwrites its oldest pages when the reader
