@@ -29,7 +29,10 @@
 // path, digest, signer and destination prefix, so a decision looks at a
 // handful of candidates, not every rule. Digests (MD5 and SHA-256) are
 // computed once per file content and cached by (device, inode, size,
-// mtime, ctime) in a [DigestCache]; signers come from [Verifier]s:
+// mtime, ctime) in a [DigestCache] — a changed file is rehashed; events
+// of a running process whose identity (pid, start) is known reuse the
+// digests of the image it runs without a stat, since a running image
+// cannot change under it. Signers come from [Verifier]s:
 // [Debian] (package provenance through the dpkg database → signer
 // "debian:<package>") and [Ed25519] (detached signatures and signed
 // manifests → "ed25519:<key>"). [Engine.Judge] completes the decision: it

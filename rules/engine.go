@@ -198,6 +198,9 @@ type facts struct {
 	fileErr  error
 	fileDone bool
 
+	signers  []string
+	signDone bool
+
 	cmdline string
 	cmdDone bool
 	user    string
@@ -216,14 +219,16 @@ func (f *facts) getFile() *File {
 	return f.file
 }
 
-func (f *facts) signers() []string {
-	file := f.getFile()
-	if file == nil {
-		return nil
+func (f *facts) getSigners() []string {
+	if !f.signDone {
+		f.signDone = true
+		if file := f.getFile(); file != nil {
+			var errs []error
+			f.signers, errs = f.e.signersOf(file)
+			f.errs = append(f.errs, errs...)
+		}
 	}
-	s, errs := f.e.signersOf(file)
-	f.errs = append(f.errs, errs...)
-	return s
+	return f.signers
 }
 
 func (f *facts) getCmdline() string {
@@ -349,7 +354,7 @@ func (r *rule) matches(f *facts) bool {
 			return false
 		}
 	}
-	if r.signer != nil && !r.signer.hasAny(f.signers()) {
+	if r.signer != nil && !r.signer.hasAny(f.getSigners()) {
 		return false
 	}
 	return true
@@ -402,7 +407,7 @@ func (t *table) lookup(f *facts) int {
 		}
 	}
 	if t.bySigner != nil && req.Exe != "" {
-		for _, s := range f.signers() {
+		for _, s := range f.getSigners() {
 			check(t.bySigner[s])
 		}
 	}
