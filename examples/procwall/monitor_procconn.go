@@ -55,6 +55,11 @@ func (r *resyncing) Next() (source.Event, error) {
 			r.resync(err)
 			continue
 		}
+		if errors.Is(err, procconn.ErrMalformed) {
+			// One undecodable message: say so and go on.
+			r.o.Logger.Warn("procconn: skipped a message", "err", err, "malformed", r.src.Stats().Malformed)
+			continue
+		}
 		if err != nil {
 			return ev, err
 		}
