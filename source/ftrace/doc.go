@@ -128,8 +128,9 @@
 // whose pid now names a process started after the object was created —
 // then creates its own instance, defines its kprobes (kprobe mode),
 // enables only the events above and starts tracing. Close disables
-// tracing, removes the instance and the kprobes, and unmounts tracefs if
-// Open mounted it.
+// tracing and removes the instance and the kprobes. A tracefs Open mounted
+// at /sys/kernel/tracing stays mounted (it is the machine's standard,
+// shared mount); one mounted at another root (WithRoot) is unmounted.
 //
 // # Privileges
 //

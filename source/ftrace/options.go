@@ -79,7 +79,9 @@ func defaultConfig() config {
 }
 
 // WithRoot sets the tracefs mount point (default [DefaultRoot]). When no
-// tracefs is mounted there, Open mounts one and Close unmounts it.
+// tracefs is mounted there, Open mounts one; Close unmounts it again,
+// except at DefaultRoot, the machine's standard mount, which other tracers
+// share.
 func WithRoot(dir string) Option { return func(c *config) { c.root = dir } }
 
 // WithMode chooses the mode instead of probing (default [ModeAuto]).

@@ -111,7 +111,10 @@ func Open(opts ...Option) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mounted = mounted
+	// tracefs at its standard place is shared with every other tracer on
+	// the machine (and is where systemd mounts it): once there it stays.
+	// Only a private mount point is unmounted again by Close.
+	s.mounted = mounted && filepath.Clean(cfg.root) != DefaultRoot
 	if err := s.setup(); err != nil {
 		s.teardown()
 		return nil, err
@@ -836,7 +839,8 @@ func (s *Source) convertNewTask(h *heldRec) (source.Event, bool) {
 
 // Close stops tracing, unblocks a pending Next and removes the instance
 // and kprobe events the source created (and unmounts tracefs if Open
-// mounted it). It is safe to call more than once and from any goroutine.
+// mounted it at a root other than DefaultRoot). It is safe to call more
+// than once and from any goroutine.
 func (s *Source) Close() error {
 	if s.closed.Swap(true) {
 		return nil
