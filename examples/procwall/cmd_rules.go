@@ -357,6 +357,7 @@ func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Var(&keys, "key", "trusted public key file (repeatable); without any, unsigned bundles are accepted")
 	fs.Var(&execs, "exec", "judge executions of this file or directory's files (repeatable)")
 	fs.Var(&opens, "open", "judge opens of this path (repeatable; default: the bundle's self-protection paths)")
+	persist := fs.Bool("persistence", false, "also judge opens of the bundle's persistence locations (cron, systemd units, ...) that exist")
 	ask := fs.Bool("ask", false, "ask on the terminal about what no rule decides")
 	def := fs.String("default", "allow", "action when no rule and nobody decides: allow or deny")
 	failOpen := fs.Bool("fail-open", false, "allow when judging fails or times out (default: deny)")
@@ -426,9 +427,18 @@ func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
 	if _, err := up.Update(ctx, src); err != nil {
 		return err
 	}
+	self, persistence := eng.WatchedPaths()
 	if len(opens) == 0 {
-		self, _ := eng.WatchedPaths()
 		opens = self
+	}
+	if *persist {
+		for _, p := range persistence {
+			if _, err := os.Stat(p); err != nil {
+				log.Info("rules guard: persistence location absent, not watched", "path", p)
+				continue
+			}
+			opens = append(opens, p)
+		}
 	}
 	if len(execs)+len(opens) == 0 {
 		return usagef("nothing to guard: give -exec or -open, or self_protection paths in the bundle")
