@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/procwall/procwall/source"
-	"github.com/procwall/procwall/source/procconn/internal/storm"
+	"github.com/procwall/procwall/internal/storm"
 )
 
 // BenchmarkVsForkstat is the side-by-side comparison with forkstat (Debian

@@ -23,7 +23,7 @@ import (
 
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/source"
-	"github.com/procwall/procwall/source/procconn/internal/storm"
+	"github.com/procwall/procwall/internal/storm"
 	"github.com/procwall/procwall/source/procfs"
 )
 
