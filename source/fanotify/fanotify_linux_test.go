@@ -254,3 +254,48 @@ func TestTimeoutFailOpenClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestExecMountMark guards a tmpfs the test mounts (and unmounts): every
+// execution on it is judged, by name here.
+func TestExecMountMark(t *testing.T) {
+	privtest.Require(t, fanotifyFeature, privtest.Command("mount"), privtest.Command("umount"))
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "procwall-test", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v %s", err, out)
+		}
+	})
+	sub := filepath.Join(mnt, "deep", "er")
+	os.MkdirAll(sub, 0o755)
+	blocked := filepath.Join(sub, "blocked-tool")
+	ok := filepath.Join(sub, "fine-tool")
+	copyFile(t, "/usr/bin/true", blocked)
+	copyFile(t, "/usr/bin/true", ok)
+	b, err := rules.ParseBundle([]byte(`{"format":1,"version":"m","rules":[
+	 {"id":"blocked","action":"deny","match":{"name":["blocked-*"]}},
+	 {"id":"fine","action":"allow","match":{"exe":["`+mnt+`/"]}}]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := rules.New()
+	if err := eng.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(Config{ExecMounts: []string{mnt}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, g, EngineJudge(eng))
+	if out, rc := run(blocked); rc != 126 {
+		t.Errorf("blocked tool in a subdirectory of the mount: rc %d %q", rc, out)
+	}
+	if out, rc := run(ok); rc != 0 {
+		t.Errorf("allowed tool: rc %d %q", rc, out)
+	}
+	if st := g.Stats(); st.Denied != 1 || st.Allowed != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
