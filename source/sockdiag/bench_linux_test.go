@@ -2,10 +2,12 @@ package sockdiag
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/procwall/procwall/internal/privtest"
+	"github.com/procwall/procwall/source"
 )
 
 // BenchmarkSnapshot10k: a namespace holds 10,000 TCP sockets of this
@@ -108,4 +110,61 @@ func BenchmarkSnapshot10k(b *testing.B) {
 			b.ReportMetric(2*conns, "sockets/op")
 		})
 	}
+}
+
+// BenchmarkFindHolders: the per-packet attribution of the nflog source —
+// an exact sock_diag lookup of a flow by its ends and the holder check —
+// among 2,000 TCP sockets of this process in a namespace.
+func BenchmarkFindHolders(b *testing.B) {
+	privtest.Require(b, privtest.Command("ip"))
+	const conns = 1000
+	ns := privtest.NewNetNS(b)
+	var c *Conn
+	var flows [][2]netip.AddrPort
+	err := ns.Do(func() error {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		b.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				a, err := l.Accept()
+				if err != nil {
+					return
+				}
+				b.Cleanup(func() { a.Close() })
+			}
+		}()
+		for range conns {
+			d, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				return err
+			}
+			b.Cleanup(func() { d.Close() })
+			flows = append(flows, [2]netip.AddrPort{
+				d.LocalAddr().(*net.TCPAddr).AddrPort(), d.RemoteAddr().(*net.TCPAddr).AddrPort()})
+		}
+		c, err = Dial()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	i := 0
+	for b.Loop() {
+		f := flows[i%conns]
+		i++
+		s, err := c.Find(source.ProtoTCP, f[0], f[1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids, err := c.Holders(s.Inode)
+		if err != nil || len(ids) != 1 {
+			b.Fatalf("holders %v, %v", ids, err)
+		}
+	}
+	st := c.Stats()
+	b.ReportMetric(float64(st.ProcScans), "procscans")
 }

@@ -32,6 +32,7 @@ type Conn struct {
 	// alive with the same start time (one stat read per process, not one
 	// fd link per socket).
 	byCookie map[uint64][]source.ProcID
+	pids     map[int]pidEntry // see start
 	stats    Stats
 }
 
@@ -50,6 +51,12 @@ func Dial(opts ...Option) (*Conn, error) {
 
 // Close releases the netlink socket.
 func (c *Conn) Close() error {
+	c.mu.Lock()
+	for pid, pe := range c.pids {
+		unix.Close(pe.fd)
+		delete(c.pids, pid)
+	}
+	c.mu.Unlock()
 	if err := c.nl.Close(); err != nil {
 		return &source.OpError{Op: "close sock_diag", Err: err}
 	}
@@ -207,16 +214,70 @@ func (c *Conn) Holders(inode uint64) ([]source.ProcID, error) {
 	return c.ids(m[inode]), nil
 }
 
-// ids turns pids into identities with start times (memoised per call).
+// maxPidfds bounds the pidfds kept to validate cached start times.
+const maxPidfds = 256
+
+// pidEntry is a process's start time and a pidfd that says whether that
+// very process still runs.
+type pidEntry struct {
+	start uint64
+	fd    int
+}
+
+// start returns a process's start time, memoised per call in c.starts and
+// across calls in c.pids: reading /proc/<pid>/stat costs tens of
+// microseconds (the kernel sums the thread group's statistics), while a
+// pidfd answers "is this the same process" with one syscall, even after
+// the pid was reused. Only for the host's /proc (pidfds name processes of
+// our pid namespace).
+func (c *Conn) start(pid int) uint64 {
+	if st, ok := c.starts[pid]; ok {
+		return st
+	}
+	useFD := c.cfg.procRoot == "/proc"
+	if pe, ok := c.pids[pid]; ok {
+		if pidfdAlive(pe.fd) {
+			c.starts[pid] = pe.start
+			return pe.start
+		}
+		unix.Close(pe.fd)
+		delete(c.pids, pid)
+	}
+	fd := -1
+	if useFD && len(c.pids) < maxPidfds {
+		if f, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+			fd = f
+		}
+	}
+	st := startTime(c.cfg.procRoot, pid)
+	// The stat read belongs to the pidfd's process if it still runs now
+	// (a pid is not reused while its process lives).
+	if fd >= 0 {
+		if st != 0 && pidfdAlive(fd) {
+			if c.pids == nil {
+				c.pids = map[int]pidEntry{}
+			}
+			c.pids[pid] = pidEntry{start: st, fd: fd}
+		} else {
+			unix.Close(fd)
+		}
+	}
+	c.starts[pid] = st
+	return st
+}
+
+// pidfdAlive reports whether the process a pidfd refers to still runs
+// (EPERM: it runs, we may not signal it).
+func pidfdAlive(fd int) bool {
+	err := unix.PidfdSendSignal(fd, 0, nil, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// ids turns pids into identities with start times (memoised per call). with start times (memoised per call).
 func (c *Conn) ids(pids []int) []source.ProcID {
 	out := make([]source.ProcID, len(pids))
 	for i, pid := range pids {
-		st, ok := c.starts[pid]
-		if !ok {
-			st = startTime(c.cfg.procRoot, pid)
-			c.starts[pid] = st
-		}
-		out[i] = source.ProcID{PID: pid, Start: st}
+		out[i] = source.ProcID{PID: pid, Start: c.start(pid)}
 	}
 	return out
 }
@@ -347,12 +408,7 @@ func (c *Conn) snapshot(seen map[seenKey]struct{}) ([]source.Event, map[seenKey]
 // given (memoised per call in c.starts).
 func (c *Conn) alive(ids []source.ProcID) bool {
 	for _, id := range ids {
-		st, ok := c.starts[id.PID]
-		if !ok {
-			st = startTime(c.cfg.procRoot, id.PID)
-			c.starts[id.PID] = st
-		}
-		if st == 0 || st != id.Start {
+		if st := c.start(id.PID); st == 0 || st != id.Start {
 			return false
 		}
 	}
