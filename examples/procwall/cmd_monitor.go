@@ -83,6 +83,11 @@ func runMonitor(ctx context.Context, env *cmdEnv, args []string) error {
 				fmt.Fprintf(env.stderr, "procwall monitor: %d events\n", n)
 				return nil
 			}
+			if errors.Is(err, source.ErrLost) {
+				// The source stays usable: say so and go on.
+				logger.Warn("events lost", "source", *src, "err", err)
+				continue
+			}
 			return err
 		}
 		if !filter.keep(&ev) {
