@@ -321,3 +321,36 @@ func TestSource(t *testing.T) {
 		t.Fatal("NewSource(0) accepted")
 	}
 }
+
+// TestStartCache: a cached start time is used while its process runs and
+// dropped when it exits (the pidfd says so even if the pid is reused).
+func TestStartCache(t *testing.T) {
+	ns := testNS(t)
+	h := startHelper(t, ns)
+	c, err := Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := startTime("/proc", h.pid())
+	c.starts = map[int]uint64{}
+	if got := c.start(h.pid()); got != want || got == 0 {
+		t.Fatalf("start = %d, want %d", got, want)
+	}
+	if _, ok := c.pids[h.pid()]; !ok {
+		t.Fatal("start time of a running process not cached")
+	}
+	c.starts = map[int]uint64{}
+	if got := c.start(h.pid()); got != want {
+		t.Fatalf("cached start = %d, want %d", got, want)
+	}
+	h.stop()
+	c.starts = map[int]uint64{}
+	// 0, or another process's start should the pid have been reused.
+	if got := c.start(h.pid()); got == want {
+		t.Fatalf("start of an exited process = %d, the old process's", got)
+	}
+	if pe, ok := c.pids[h.pid()]; ok && pe.start == want {
+		t.Fatal("exited process still cached")
+	}
+}
