@@ -12,8 +12,11 @@
 // same start time, so a reused pid is not taken for the old process; and
 // the inode → fd map from the last /proc scan is used only after the cached
 // fd link is read again and still names the inode, so an inode the kernel
-// reused after a close is not taken for the old socket. Anything unknown or
-// stale triggers one rescan of /proc. Sockets without an inode (time-wait,
+// reused after a close is not taken for the old socket. A new socket is
+// looked for first among the fds of the processes that held the last ones
+// found (a busy process opens many), then by one rescan of /proc. Start
+// times are cached per process with a pidfd, which tells whether that very
+// process still runs even after its pid was reused. Sockets without an inode (time-wait,
 // orphaned) or whose holder cannot be found are counted in [Stats] and never
 // guessed. Raw and ICMP sockets are not dumped: their inodes never enter the
 // map of an Internet socket (the wrong attribution OpenSnitch users met,
