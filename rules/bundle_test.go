@@ -89,3 +89,33 @@ func TestSchemaIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleBundle keeps the documented example bundle valid and checks
+// a few of its decisions.
+func TestExampleBundle(t *testing.T) {
+	b, err := LoadBundle("testdata/example-bundle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Lists["bad-md5"].Items) != 2 {
+		t.Fatalf("list file not read: %+v", b.Lists["bad-md5"])
+	}
+	e := New()
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		req  Request
+		rule string
+	}{
+		{Request{Op: OpWrite, Exe: "/usr/bin/vi", Path: "/etc/procwall/rules.json"}, "self-deny"},
+		{Request{Op: OpWrite, Exe: "/usr/bin/vi", ParentExe: "/usr/bin/dpkg", Path: "/etc/cron.d/x"}, "pkg-persistence"},
+		{Request{Op: OpWrite, Exe: "/usr/bin/vi", Path: "/etc/cron.d/x"}, "persistence"},
+		{Request{Op: OpConnect, Exe: "/bin/sh", ParentExe: "/usr/sbin/nginx", Dst: netipMust("192.0.2.1:4444")}, "revshell"},
+		{Request{Op: OpConnect, Exe: "/usr/bin/curl", Dst: netipMust("[2001:db8:bad::9]:443")}, "c2"},
+	} {
+		if v := e.Decide(&c.req); v.Rule != c.rule {
+			t.Errorf("%+v: rule %q (%s), want %q", c.req, v.Rule, v.Description, c.rule)
+		}
+	}
+}

@@ -18,7 +18,8 @@
 // layer rules run by descending priority, then file order; the first
 // matching rule wins. Published bundles are signed envelopes ([Sign],
 // [OpenSigned]): ed25519 over the payload; a signed bundle must pin every
-// referenced list file with its sha256.
+// referenced list file with its sha256. testdata/example-bundle.json in
+// this package is a complete example.
 //
 // # Judging
 //

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"net/netip"
 	"strings"
 	"sync"
 )
@@ -15,3 +16,5 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
