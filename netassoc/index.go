@@ -110,12 +110,18 @@ type key struct {
 // eviction. The head of a list whose pos equals its last is the oldest entry
 // by last: every other entry's last is >= its pos >= the head's.
 type entry struct {
-	k           key
-	ports       []uint16
-	first, last int64 // unix ns; 0 for a zero time.Time
-	gpos, ppos  int64
+	// The fields an update touches come first, within one cache line.
 	count       uint64
-	p           *proc
+	first, last int64 // unix ns; 0 for a zero time.Time
+	// Ports, sorted: the first inlinePorts in inl (n of them); beyond
+	// that all of them in more (inl unused).
+	n    uint8
+	inl  [inlinePorts]uint16
+	more []uint16
+
+	k          key
+	gpos, ppos int64
+	p          *proc
 
 	gprev, gnext *entry // global list
 	pprev, pnext *entry // process list
@@ -317,16 +323,52 @@ func (x *Index) RecordEvent(ev *source.Event) bool {
 	return true
 }
 
+// inlinePorts is how many ports an entry holds without a separate slice.
+const inlinePorts = 4
+
 func (x *Index) addPort(e *entry, port uint16) {
-	i, found := slices.BinarySearch(e.ports, port)
+	if int(e.n) <= inlinePorts {
+		ps := e.inl[:e.n]
+		for _, p := range ps {
+			if p == port {
+				return
+			}
+		}
+		if int(e.n) >= x.cfg.maxPorts {
+			x.pdrop++
+			return
+		}
+		if int(e.n) < inlinePorts {
+			i, _ := slices.BinarySearch(ps, port)
+			copy(e.inl[i+1:e.n+1], e.inl[i:e.n])
+			e.inl[i] = port
+			e.n++
+			return
+		}
+		// Spill to the slice.
+		e.more = append(e.more[:0], ps...)
+		e.n = inlinePorts + 1
+	}
+	i, found := slices.BinarySearch(e.more, port)
 	if found {
 		return
 	}
-	if len(e.ports) >= x.cfg.maxPorts {
+	if len(e.more) >= x.cfg.maxPorts {
 		x.pdrop++
 		return
 	}
-	e.ports = slices.Insert(e.ports, i, port)
+	e.more = slices.Insert(e.more, i, port)
+}
+
+// portList returns a copy of the entry's ports.
+func (e *entry) portList() []uint16 {
+	if int(e.n) <= inlinePorts {
+		if e.n == 0 {
+			return nil
+		}
+		return slices.Clone(e.inl[:e.n])
+	}
+	return slices.Clone(e.more)
 }
 
 // insert puts a new entry on both lists at the place its position sorts.
@@ -433,8 +475,8 @@ func (x *Index) remove(e *entry) {
 	if e.k.dir == Outbound {
 		x.revDel(e.k.addr, e.k.id)
 	}
-	if len(x.free) < maxFree && cap(e.ports) <= 2*x.cfg.maxPorts {
-		*e = entry{ports: e.ports[:0]}
+	if len(x.free) < maxFree && cap(e.more) <= 2*x.cfg.maxPorts {
+		*e = entry{more: e.more[:0]}
 		x.free = append(x.free, e)
 	}
 }
@@ -508,7 +550,7 @@ func (x *Index) assocs(id source.ProcID, dir Direction) []Assoc {
 			out = append(out, Assoc{
 				Addr:  e.k.addr,
 				Proto: e.k.proto,
-				Ports: slices.Clone(e.ports),
+				Ports: e.portList(),
 				First: fromNano(e.first),
 				Last:  fromNano(e.last),
 				Count: e.count,

@@ -123,6 +123,35 @@ func TestRejected(t *testing.T) {
 	}
 }
 
+func TestPortsSpill(t *testing.T) {
+	x := New(WithMaxPorts(6))
+	id := source.ProcID{PID: 1}
+	var want []uint16
+	for _, p := range []uint16{90, 10, 70, 30, 10, 50, 20, 90, 80, 60, 5} {
+		x.Record(id, Outbound, source.ProtoUDP, netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), p), at(1))
+		if !slices.Contains(want, p) && len(want) < 6 {
+			want = append(want, p)
+		}
+		slices.Sort(want)
+		if got := x.Outbound(id)[0].Ports; !slices.Equal(got, want) {
+			t.Fatalf("after port %d: ports %v, want %v", p, got, want)
+		}
+	}
+	if st := x.Stats(); st.PortsDropped != 3 {
+		t.Fatalf("PortsDropped = %d, want 3 (80, 60, 5)", st.PortsDropped)
+	}
+	// Recycled entries start empty.
+	y := New(WithMaxTotal(1), WithMaxPorts(8))
+	for i := range 3 {
+		for p := range uint16(6) {
+			y.Record(id, Outbound, source.ProtoTCP, netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 100*uint16(i)+p+1), at(i))
+		}
+	}
+	if got := y.Outbound(id); len(got) != 1 || !slices.Equal(got[0].Ports, []uint16{201, 202, 203, 204, 205, 206}) {
+		t.Fatalf("recycled entry: %+v", got)
+	}
+}
+
 func TestPortsBounded(t *testing.T) {
 	x := New(WithMaxPorts(3))
 	id := source.ProcID{PID: 1}
