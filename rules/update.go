@@ -254,12 +254,11 @@ func (u *Updater) Poll(ctx context.Context, src Fetcher, interval time.Duration)
 	wait := interval
 	for {
 		changed, err := u.Update(ctx, src)
+		wait = nextWait(wait, interval, err != nil)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			wait = min(wait*2, 32*interval, time.Hour)
 			log.Warn("rules: update rejected; keeping the last good bundle", "version", u.Engine.Version(), "err", err, "retry", wait)
 		case err == nil:
-			wait = interval
 			if changed {
 				log.Info("rules: bundle loaded", "version", u.Engine.Version(), "rules", u.Engine.RuleCount())
 			}
@@ -272,4 +271,13 @@ func (u *Updater) Poll(ctx context.Context, src Fetcher, interval time.Duration)
 		case <-t.C:
 		}
 	}
+}
+
+// nextWait is the poll delay after an attempt: the interval after a
+// success, doubled after each failure up to 32 intervals or an hour.
+func nextWait(cur, interval time.Duration, failed bool) time.Duration {
+	if !failed {
+		return interval
+	}
+	return max(min(cur*2, 32*interval, time.Hour), interval)
 }

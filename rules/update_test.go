@@ -298,3 +298,24 @@ func TestHTTPSourceErrorsAndLists(t *testing.T) {
 		t.Errorf("404: %v", err)
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	w := time.Second
+	var got []time.Duration
+	for range 7 {
+		w = nextWait(w, time.Second, true)
+		got = append(got, w)
+	}
+	want := []time.Duration{2, 4, 8, 16, 32, 32, 32}
+	for i := range want {
+		if got[i] != want[i]*time.Second {
+			t.Fatalf("backoff %v, want %v seconds", got, want)
+		}
+	}
+	if nextWait(32*time.Second, time.Second, false) != time.Second {
+		t.Fatal("success does not reset the wait")
+	}
+	if nextWait(time.Hour, 10*time.Minute, true) != time.Hour {
+		t.Fatal("wait exceeds an hour")
+	}
+}
