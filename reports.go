@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/replay"
@@ -115,9 +114,7 @@ func ListenReports(path string, opts ...ReportOption) (*ReportServer, error) {
 	}
 	// Create the socket with no permissions for anybody but the owner, so
 	// there is no window in which others may connect.
-	old := syscall.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
+	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("procwall: report socket: %w", err)
 	}
@@ -188,25 +185,6 @@ func (s *ReportServer) Serve(ctx context.Context, p *Protector) error {
 			s.serveConn(ctx, c, p)
 		}()
 	}
-}
-
-// peerCred reads the connected peer's kernel credentials.
-func peerCred(c *net.UnixConn) (Cred, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return Cred{}, err
-	}
-	var cred *syscall.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return Cred{}, err
-	}
-	if serr != nil {
-		return Cred{}, serr
-	}
-	return Cred{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
 }
 
 type reportReply struct {
