@@ -130,8 +130,12 @@ func TestEndToEndContainment(t *testing.T) {
 	state := filepath.Join(dir, "state.json")
 	// The business process runs under a launcher named as a boundary, as a
 	// service manager would start it.
+	// A copy, not a symlink: /proc/PID/exe resolves links, and every source
+	// must see the launcher under its own name.
 	launcher := filepath.Join(dir, "pw-e2e-launcher")
-	if err := os.Symlink("/bin/sh", launcher); err != nil {
+	if sh, err := os.ReadFile("/bin/sh"); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(launcher, sh, 0o755); err != nil {
 		t.Fatal(err)
 	}
 
@@ -216,7 +220,7 @@ func TestEndToEndContainment(t *testing.T) {
 	// traffic of its own, so its main process — the business process — is
 	// blocked.
 	var blockRec map[string]any
-	waitFor(t, 15*time.Second, "a block decision", func() bool {
+	waitFor(t, 30*time.Second, "a block decision", func() bool {
 		recs := report(t, sock, fmt.Sprintf(`{"ts":%q,"type":"risk","pid":%d,"level":"high","reason":"reverse shell"}`,
 			time.Now().UTC().Format(time.RFC3339Nano), childPID))
 		if len(recs) == 1 && recs[0]["action"] == "block" {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command soak runs a Protector on this host's real kernel sources under a
 // sustained fork storm and connect storm, and reports whether it keeps up:
 // events per second, losses and resyncs, heap, goroutines and open file
