@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/procwall/procwall/netassoc"
 	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/risk"
+	"github.com/procwall/procwall/rules"
 	"github.com/procwall/procwall/source"
 )
 
@@ -46,6 +48,7 @@ type config struct {
 	assessEvery  time.Duration
 	rulesVersion func() string
 	eventHook    func(src string, ev *source.Event)
+	rules        *rules.Engine
 	warn         *risk.WarnConfig
 	chains       *risk.ChainConfig
 	graphOpts    []risk.GraphOption
@@ -149,6 +152,28 @@ func WithAssessor(a risk.Assessor, every time.Duration) Option {
 // so it can be replayed. It must not call back into the Protector.
 func WithEventHook(f func(src string, ev *source.Event)) Option {
 	return func(c *config) error { c.eventHook = f; return nil }
+}
+
+// WithRules judges process events with a rule engine (seed 001) as they
+// are applied: exec, connect, send and file events become requests, and
+// every deny or ask verdict is a record in the decision stream
+// (*rules.Record). A denied connection blocks its destination (target
+// "destination"); a denied exec or file write is a risk report on the
+// process, contained like a detector's. Verdicts are by rules alone
+// (Engine.Decide): a person is asked only by the permission-event path
+// (source/fanotify), which can hold the process while waiting. The rule
+// bundle's version goes into the metrics.
+func WithRules(e *rules.Engine) Option {
+	return func(c *config) error {
+		if e == nil {
+			return errors.New("procwall: WithRules: nil engine")
+		}
+		c.rules = e
+		if c.rulesVersion == nil {
+			c.rulesVersion = e.Version
+		}
+		return nil
+	}
 }
 
 // WithWarning turns on association-based early warning (seed 004): the
@@ -557,8 +582,66 @@ func (p *Protector) handle(ctx context.Context, src string, ev source.Event, out
 			p.assoc.Record(id, dir, ev.Proto, ev.Dst, ev.Time)
 		}
 	}
+	if p.cfg.rules != nil {
+		if err := p.judge(ctx, &ev); err != nil {
+			return err
+		}
+	}
 	p.tick(ctx, ev.Time)
 	return nil
+}
+
+// judge asks the rule engine about a process event and acts on a deny.
+func (p *Protector) judge(ctx context.Context, ev *source.Event) error {
+	switch ev.Kind {
+	case source.KindExec, source.KindConnect, source.KindSend, source.KindFile:
+	default:
+		return nil
+	}
+	req, err := rules.FromEvent(ev)
+	if err != nil {
+		return nil // an event the engine cannot judge (no exe, no dst)
+	}
+	id, known := p.tree.ResolveEvent(ev)
+	if known {
+		if pr, ok := p.tree.Get(id); ok {
+			req.Start = pr.KnownStart()
+			if req.Op != rules.OpExec && req.Exe == "" {
+				req.Exe, req.Argv = pr.Exe, pr.Argv
+			}
+			if !req.HasUID && pr.HasUID {
+				req.UID, req.HasUID = pr.UID, true
+			}
+		}
+		if par, ok := p.tree.Parent(id); ok && req.ParentExe == "" {
+			req.ParentExe = par.Exe
+		}
+	}
+	v := p.cfg.rules.Decide(&req)
+	if v.Action != rules.Deny && v.Action != rules.Ask {
+		return nil
+	}
+	rec := rules.NewRecord(&req, v, p.cfg.rules.Version())
+	p.emitRecord(&rec)
+	if v.Action != rules.Deny || !known {
+		return nil
+	}
+	if p.graph != nil {
+		p.graph.Note(risk.Behaviour{Time: ev.Time, Node: risk.ProcessNode(id), Kind: risk.BehaviourDeny})
+	}
+	why := "rule " + v.Rule + " denied " + req.Op.String()
+	if v.Description != "" {
+		why += ": " + v.Description
+	}
+	if req.Op == rules.OpConnect {
+		_, err := p.applyPlan(ctx, p.contain.PlanDestinations(ev.Time, id, []netip.Addr{ev.Dst.Addr()}, why), nil)
+		return err
+	}
+	level := v.Level
+	if level < source.LevelHigh {
+		level = source.LevelHigh
+	}
+	return p.reportInto(ctx, risk.Report{Time: ev.Time, Process: id, Level: level, Reason: why}, nil)
 }
 
 // emitInvalid turns a report that cannot be acted on into a none record.
@@ -617,7 +700,17 @@ func (p *Protector) reportInto(ctx context.Context, r risk.Report, out *[]risk.D
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	d := p.contain.Plan(r)
+	d, err := p.applyPlan(ctx, p.contain.Plan(r), out)
+	if err != nil {
+		return err
+	}
+	p.afterReport(r, &d)
+	return ctx.Err()
+}
+
+// applyPlan installs a block decision's block with the enforcer (turning a
+// refusal into a "none" record), commits it, and emits the record.
+func (p *Protector) applyPlan(ctx context.Context, d risk.Decision, out *[]risk.Decision) (risk.Decision, error) {
 	if b, ok := d.EnforceBlock(); ok {
 		if err := p.enf.Block(ctx, b); err != nil {
 			p.enfFailed("block", b.ID, err)
@@ -626,7 +719,7 @@ func (p *Protector) reportInto(ctx context.Context, r risk.Report, out *[]risk.D
 				Reason:   fmt.Sprintf("enforcer %s refused the block of %v: %v", p.enf.Name(), d.Addrs, err),
 				Enforcer: p.enf.Name(), Level: d.Level, Report: d.Report}
 		} else if err := p.contain.Commit(d); err != nil {
-			return fmt.Errorf("procwall: commit block %s: %w", b.ID, err)
+			return d, fmt.Errorf("procwall: commit block %s: %w", b.ID, err)
 		} else if p.graph != nil {
 			p.graph.Note(risk.Behaviour{Time: d.Time, Node: risk.ProcessNode(b.Target), Kind: risk.BehaviourBlock})
 			for _, a := range b.Addrs {
@@ -638,8 +731,7 @@ func (p *Protector) reportInto(ctx context.Context, r risk.Report, out *[]risk.D
 	if out != nil {
 		*out = append(*out, d)
 	}
-	p.afterReport(r, &d)
-	return ctx.Err()
+	return d, nil
 }
 
 // afterReport runs early warning and flags attack chains after a risk

@@ -16,6 +16,7 @@ import (
 	"github.com/procwall/procwall/enforce/dryrun"
 	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/risk"
+	"github.com/procwall/procwall/rules"
 	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/replay"
 )
@@ -598,5 +599,69 @@ func TestWarningConfigValidated(t *testing.T) {
 	cfg.Target.Period = 0
 	if _, err := procwall.New(procwall.WithWarning(cfg)); err == nil || !strings.Contains(err.Error(), "Period") {
 		t.Fatalf("bad warning config accepted: %v", err)
+	}
+}
+
+const testBundle = `{
+  "format": 1,
+  "version": "test-7",
+  "order": {"general": ["user", "signature", "md5", "sha256", "process", "destination", "target"],
+            "self_protection": ["process", "target"]},
+  "self_protection": ["/etc/procwall/"],
+  "lists": {"c2": {"items": ["203.0.113.0/24"]}},
+  "rules": [
+    {"id": "c2", "action": "deny", "ops": ["connect"], "description": "known command-and-control network", "match": {"dst": ["@c2"]}},
+    {"id": "tmp-exec", "action": "deny", "ops": ["exec"], "description": "program started from /tmp", "match": {"exe": ["/tmp/"]}},
+    {"id": "system", "action": "allow", "ops": ["exec"], "description": "system programs", "match": {"exe": ["/usr/", "/sbin/", "/bin/"]}},
+    {"id": "web", "action": "allow", "ops": ["connect"], "description": "upstreams", "match": {"dst": ["198.51.100.0/24"]}}
+  ]
+}`
+
+func TestRuleVerdicts(t *testing.T) {
+	bundle, err := rules.ParseBundle([]byte(testBundle), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := rules.New()
+	if err := eng.Load(bundle); err != nil {
+		t.Fatal(err)
+	}
+	b := replay.NewBuilder(t0).Exec(1, "/sbin/init", "init").
+		Fork(100, 1).Exec(100, "/usr/sbin/nginx", "nginx").
+		Connect(100, "tcp", "198.51.100.7:443"). // allowed by rule "web": no record
+		Fork(231, 100).Exec(231, "/bin/sh", "sh").
+		Connect(231, "tcp", "203.0.113.66:4444"). // denied: the destination is blocked
+		Connect(231, "tcp", "192.0.2.9:80"). // no rule decides: ask
+		Fork(300, 1).Exec(300, "/tmp/.x/miner", "miner") // denied exec: a risk report on 300
+	var recs []procwall.Record
+	p, err := procwall.New(procwall.WithSources(b.Source()), procwall.WithRules(eng),
+		procwall.WithRecordHook(func(r procwall.Record) { recs = append(recs, r) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		switch r := r.(type) {
+		case *rules.Record:
+			got = append(got, fmt.Sprintf("%s %s %d %s%s", r.Action, r.Rule, r.PID, r.Dst, r.Target))
+		case *risk.Decision:
+			got = append(got, fmt.Sprintf("%s %d→%d %s %v", r.Action, r.RiskPID, r.TargetPID, r.Target, r.Addrs))
+		}
+	}
+	want := []string{
+		"deny c2 231 203.0.113.66:4444",
+		"block 231→231 destination [203.0.113.66]",
+		"ask  231 192.0.2.9:80",
+		"deny tmp-exec 300 /tmp/.x/miner",
+		"none 300→300 main_process []",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if m := p.Metrics(); m.RulesVersion != "test-7" || m.Decisions["deny"] != 2 {
+		t.Fatalf("metrics %+v", m)
 	}
 }

@@ -304,6 +304,55 @@ func (c *Containment) lookup(id source.ProcID, guid string) (proctree.Process, b
 	return c.tree.Get(id)
 }
 
+// TargetDestination is the target kind of a block the rule engine asked
+// for: the destinations a process was denied, not all its addresses.
+const TargetDestination = "destination"
+
+// PlanDestinations decides a block of specific destinations of a process
+// (a rule-engine denial of its connection), leaving out protected
+// addresses. Like Plan, nothing changes until Commit.
+func (c *Containment) PlanDestinations(now time.Time, proc source.ProcID, addrs []netip.Addr, reason string) Decision {
+	d := Decision{Time: now, Action: ActionNone, RiskPID: proc.PID, TargetPID: proc.PID, Target: TargetDestination,
+		Addrs: []string{}, Enforcer: c.enforcer, Report: reason}
+	p, known := c.tree.Get(proc)
+	if known {
+		proc = p.ID
+		d.RiskStart, d.TargetStart = p.KnownStart(), p.KnownStart()
+	}
+	allowed, protected := c.protected.Split(addrs)
+	allowed = enforce.SortAddrs(allowed)
+	if len(allowed) == 0 {
+		d.Reason = fmt.Sprintf("denied destination(s) %s are protected; nothing to block", joinAddrs(protected))
+		return d
+	}
+	for _, b := range c.ledger.Blocks() {
+		if b.TargetKind == TargetDestination && b.Target == proc && subset(allowed, b.Addrs) {
+			d.Block, d.Addrs = b.ID, addrStrings(b.Addrs)
+			d.Reason = "already blocked by " + b.ID
+			return d
+		}
+	}
+	c.seq++
+	name := "pid " + strconv.Itoa(proc.PID)
+	if known {
+		name = procName(p)
+	}
+	b := enforce.Block{
+		ID:         "pw-" + strconv.Itoa(proc.PID) + "-" + strconv.FormatUint(c.seq, 10),
+		Addrs:      allowed,
+		Target:     proc,
+		TargetKind: TargetDestination,
+		Risk:       proc,
+		Created:    now,
+		Reason:     fmt.Sprintf("rule engine denied %s's connection; blocked the destination", name),
+	}
+	if c.timeout > 0 {
+		b.Expires = now.Add(c.timeout)
+	}
+	d.Action, d.Reason, d.Addrs, d.Block, d.block = ActionBlock, b.Reason, addrStrings(allowed), b.ID, &b
+	return d
+}
+
 // Commit records a block decision in the ledger once the enforcer has
 // installed it.
 func (c *Containment) Commit(d Decision) error {

@@ -266,3 +266,7 @@ func NewRecord(req *Request, v Verdict, bundleVersion string) Record {
 	}
 	return rec
 }
+
+// RecordAction implements procwall's record interface: the verdict's
+// action ("allow", "deny", "ask").
+func (r *Record) RecordAction() string { return r.Action.String() }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/procwall/procwall/enforce"
 	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/risk"
+	"github.com/procwall/procwall/rules"
 	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/procfs"
 	"github.com/procwall/procwall/source/replay"
@@ -33,7 +36,7 @@ func init() {
 const defaultSocket = "/run/procwall/procwall.sock"
 
 func runRun(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "run", "[-sources auto|procconn,ftrace,sockdiag,nflog] [-backend nft|iptables|dryrun] [-netns NAME] [-socket PATH] [-o text|json] [-metrics ADDR] [-record FILE] [-duration D]")
+	fs := newFlags(env, "run", "[-sources auto|procconn,ftrace,sockdiag,nflog] [-backend nft|iptables|dryrun] [-rules FILE|URL] [-netns NAME] [-socket PATH] [-o text|json] [-metrics ADDR] [-record FILE] [-duration D]")
 	ef := addEnforcerFlags(fs)
 	sources := fs.String("sources", "auto", "event sources: auto (procconn, ftrace and sockdiag where the kernel has them) or a comma-separated list")
 	socket := fs.String("socket", defaultSocket, "Unix socket accepting risk and assess reports (JSON lines, spec/events.md)")
@@ -45,6 +48,10 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	verbose := fs.Bool("v", false, "debug logging")
 	boundary := addBoundaryFlag(fs)
 	analysis := addAnalysisFlags(fs)
+	rulesLoc := fs.String("rules", "", "rule bundle (file or http(s) URL, polled): judge exec, connect and file events (seed 001)")
+	var rulesKeys keyFiles
+	fs.Var(&rulesKeys, "rules-key", "trusted public key for the rule bundle (repeatable); without any, unsigned bundles are accepted")
+	rulesEvery := fs.Duration("rules-interval", 30*time.Second, "rule bundle poll interval")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +72,43 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
 
+	// The rule server is never blocked.
+	if u, err := url.Parse(*rulesLoc); err == nil && u.Host != "" {
+		if ef.protect != "" {
+			ef.protect += ","
+		}
+		host := u.Hostname()
+		if a, err := netip.ParseAddr(host); err == nil {
+			ef.protect += a.String()
+		} else if addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host); err == nil {
+			for i, a := range addrs {
+				if i > 0 {
+					ef.protect += ","
+				}
+				ef.protect += a.Unmap().String()
+			}
+		} else {
+			return fmt.Errorf("-rules: resolve the rule server %s (to protect it): %w", host, err)
+		}
+	}
+	var eng *rules.Engine
+	var updater *rules.Updater
+	if *rulesLoc != "" {
+		ring, err := loadKeyring(rulesKeys)
+		if err != nil {
+			return err
+		}
+		verifiers := []rules.Verifier{rules.NewEd25519(ring)}
+		if deb := rules.NewDebian("/"); deb.Load() == nil {
+			verifiers = append(verifiers, deb)
+		}
+		eng = rules.New(rules.WithVerifiers(verifiers...), rules.WithLogger(log))
+		updater = &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: len(rulesKeys) == 0, Logger: log}
+		if _, err := updater.Update(ctx, bundleFetcher(*rulesLoc)); err != nil {
+			return fmt.Errorf("-rules: %w", err)
+		}
+		log.Info("rule bundle active", "version", eng.Version(), "from", *rulesLoc)
+	}
 	enf, err := ef.open()
 	if err != nil {
 		return err
@@ -138,6 +182,9 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 		opts = append(opts, procwall.WithTreeOptions(proctree.WithBoundaries(boundaries...)))
 	}
 	opts = append(opts, analysis.options()...)
+	if eng != nil {
+		opts = append(opts, procwall.WithRules(eng))
+	}
 	if recW != nil {
 		opts = append(opts, procwall.WithEventHook(func(_ string, ev *source.Event) {
 			recMu.Lock()
@@ -192,6 +239,13 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 			log.Error("report socket", "err", err)
 		}
 	}()
+	if updater != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = updater.Poll(ctx, bundleFetcher(*rulesLoc), *rulesEvery)
+		}()
+	}
 	var hs *http.Server
 	if *metrics != "" {
 		ln, err := net.Listen("tcp", *metrics)

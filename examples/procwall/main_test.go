@@ -173,3 +173,20 @@ func TestReplayWarnAndChains(t *testing.T) {
 		t.Fatalf("text report:\n%s", out)
 	}
 }
+
+func TestRunRulesErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bundle.json")
+	os.WriteFile(bad, []byte(`{"format": 1, "version": "x", "rules": [{"id": "a", "action": "block"}]}`), 0o644)
+	code, _, errs := runCLI(t, "run", "-rules", bad, "-backend", "dryrun", "-state", filepath.Join(dir, "s.json"))
+	if code != 1 || !strings.Contains(errs, "-rules") || !strings.Contains(errs, `unknown action "block"`) {
+		t.Fatalf("bad bundle: exit %d, %q", code, errs)
+	}
+	code, _, errs = runCLI(t, "run", "-rules", filepath.Join(dir, "missing.json"), "-backend", "dryrun")
+	if code != 1 || !strings.Contains(errs, "missing.json") {
+		t.Fatalf("missing bundle: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "run", "-boundary", "[x"); code != 2 || !strings.Contains(errs, "bad pattern") {
+		t.Fatalf("bad -boundary: exit %d, %q", code, errs)
+	}
+}
