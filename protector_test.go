@@ -630,8 +630,8 @@ func TestRuleVerdicts(t *testing.T) {
 		Fork(100, 1).Exec(100, "/usr/sbin/nginx", "nginx").
 		Connect(100, "tcp", "198.51.100.7:443"). // allowed by rule "web": no record
 		Fork(231, 100).Exec(231, "/bin/sh", "sh").
-		Connect(231, "tcp", "203.0.113.66:4444"). // denied: the destination is blocked
-		Connect(231, "tcp", "192.0.2.9:80"). // no rule decides: ask
+		Connect(231, "tcp", "203.0.113.66:4444").        // denied: the destination is blocked
+		Connect(231, "tcp", "192.0.2.9:80").             // no rule decides: ask
 		Fork(300, 1).Exec(300, "/tmp/.x/miner", "miner") // denied exec: a risk report on 300
 	var recs []procwall.Record
 	p, err := procwall.New(procwall.WithSources(b.Source()), procwall.WithRules(eng),

@@ -31,4 +31,3 @@ func peerCred(c *net.UnixConn) (Cred, error) {
 	}
 	return Cred{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
 }
-

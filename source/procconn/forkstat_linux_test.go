@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/internal/storm"
+	"github.com/procwall/procwall/source"
 )
 
 // BenchmarkVsForkstat is the side-by-side comparison with forkstat (Debian

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/procwall/procwall/internal/privtest"
-	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/internal/storm"
+	"github.com/procwall/procwall/source"
 	"github.com/procwall/procwall/source/procfs"
 )
 
