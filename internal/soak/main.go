@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -24,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,7 +47,13 @@ func main() {
 	forks := flag.Int("forks", 20000, "target forks per second")
 	conns := flag.Int("conns", 20000, "target TCP connections per second")
 	every := flag.Duration("every", 10*time.Second, "sampling interval")
+	role := flag.String("role", "", "internal: \"connect\" runs the connect storm (in the namespace) against -addr")
+	addr := flag.String("addr", "", "internal: the listener the connect storm dials")
 	flag.Parse()
+	if *role == "connect" {
+		connectStorm(*addr, *conns, *duration)
+		return
+	}
 	if err := run(*duration, *forks, *conns, *every); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
@@ -140,33 +148,32 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 			}
 		}()
 	}
-	// Connect storm: workers on threads inside the namespace.
-	addr := ln.Addr().String()
-	const workers = 4
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = inNetNS(ns, func() error {
-				per := time.Duration(float64(time.Second) * workers / float64(connRate))
-				next := time.Now()
-				d := net.Dialer{Timeout: time.Second}
-				for rctx.Err() == nil {
-					if c, err := d.Dial("tcp", addr); err == nil {
-						c.Close()
-						nConns.Add(1)
-					}
-					next = next.Add(per)
-					if w := time.Until(next); w > 0 {
-						time.Sleep(w)
-					} else if w < -time.Second {
-						next = time.Now()
-					}
-				}
-				return nil
-			})
-		}()
+	// Connect storm: a process of its own (this program again) inside the
+	// namespace, reporting its running count on standard output.
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
+	cs := exec.CommandContext(rctx, "ip", "netns", "exec", ns, self, "-role", "connect",
+		"-addr", ln.Addr().String(), "-conns", fmt.Sprint(connRate), "-duration", duration.String())
+	csOut, err := cs.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cs.Start(); err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(csOut)
+		for sc.Scan() {
+			if n, err := strconv.ParseUint(sc.Text(), 10, 64); err == nil {
+				nConns.Store(n)
+			}
+		}
+		cs.Wait()
+	}()
 
 	start := time.Now()
 	var samples []sample
@@ -230,6 +237,49 @@ loop:
 	}
 	fmt.Printf("goroutines %d → %d, open fds %d → %d\n", base.goroutines, end.goroutines, base.fds, end.fds)
 	return nil
+}
+
+// connectStorm dials addr at about rate per second for d, from several
+// goroutines, printing the running count of connections every second.
+func connectStorm(addr string, rate int, d time.Duration) {
+	var n atomic.Uint64
+	end := time.Now().Add(d)
+	const workers = 8
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			per := time.Duration(float64(time.Second) * workers / float64(max(rate, 1)))
+			next := time.Now()
+			dl := net.Dialer{Timeout: time.Second}
+			for time.Now().Before(end) {
+				if c, err := dl.Dial("tcp", addr); err == nil {
+					c.Close()
+					n.Add(1)
+				}
+				next = next.Add(per)
+				if w := time.Until(next); w > 0 {
+					time.Sleep(w)
+				} else if w < -time.Second {
+					next = time.Now()
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Println(n.Load())
+			return
+		case <-tk.C:
+			fmt.Println(n.Load())
+		}
+	}
 }
 
 // inNetNS runs fn on a locked OS thread inside the named namespace.
