@@ -21,6 +21,7 @@ import (
 	"github.com/procwall/procwall/risk"
 	"github.com/procwall/procwall/rules"
 	"github.com/procwall/procwall/source"
+	"github.com/procwall/procwall/source/fanotify"
 	"github.com/procwall/procwall/source/procfs"
 	"github.com/procwall/procwall/source/replay"
 )
@@ -52,6 +53,13 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	var rulesKeys keyFiles
 	fs.Var(&rulesKeys, "rules-key", "trusted public key for the rule bundle (repeatable); without any, unsigned bundles are accepted")
 	rulesEvery := fs.Duration("rules-interval", 30*time.Second, "rule bundle poll interval")
+	rulesUnsigned := fs.Bool("rules-unsigned", false, "accept an unsigned rule bundle (without -rules-key only)")
+	guard := fs.Bool("guard", false, "enforce the rule bundle in the kernel with fanotify permission events: executions under -guard-exec, opens of -guard-open (default: the bundle's self-protection paths)")
+	var guardExec, guardOpen keyFiles
+	fs.Var(&guardExec, "guard-exec", "with -guard: judge executions of this file or directory's files (repeatable)")
+	fs.Var(&guardOpen, "guard-open", "with -guard: judge opens of this path (repeatable)")
+	ask := fs.Bool("ask", false, "with -guard: ask on the terminal about what no rule decides (the process waits)")
+	guardFailOpen := fs.Bool("guard-fail-open", false, "with -guard: allow when judging times out (default: deny)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,6 +99,31 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 			return fmt.Errorf("-rules: resolve the rule server %s (to protect it): %w", host, err)
 		}
 	}
+	if *rulesLoc == "" && (*guard || *ask || len(guardExec)+len(guardOpen) > 0) {
+		return usagef("-guard, -guard-exec, -guard-open and -ask need -rules")
+	}
+	if *rulesLoc != "" && len(rulesKeys) == 0 && !*rulesUnsigned {
+		return usagef("-rules needs -rules-key (bundles must be signed by a key you trust), or -rules-unsigned to accept unsigned bundles")
+	}
+	// Decision records to stdout (rule verdicts from the guard too).
+	var outMu sync.Mutex
+	enc := json.NewEncoder(env.stdout)
+	enc.SetEscapeHTML(false)
+	hook := func(r procwall.Record) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		if ef.output == "json" {
+			_ = enc.Encode(r)
+			return
+		}
+		if d, ok := r.(*risk.Decision); ok {
+			fmt.Fprintf(env.stdout, "%s %-7s risk %d target %d (%s) %s: %s\n", d.Time.UTC().Format(time.RFC3339),
+				d.Action, d.RiskPID, d.TargetPID, d.Target, strings.Join(d.Addrs, ","), d.Reason)
+			return
+		}
+		b, _ := json.Marshal(r)
+		fmt.Fprintln(env.stdout, string(b))
+	}
 	var eng *rules.Engine
 	var updater *rules.Updater
 	if *rulesLoc != "" {
@@ -102,7 +135,12 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 		if deb := rules.NewDebian("/"); deb.Load() == nil {
 			verifiers = append(verifiers, deb)
 		}
-		eng = rules.New(rules.WithVerifiers(verifiers...), rules.WithLogger(log))
+		ropts := []rules.Option{rules.WithVerifiers(verifiers...), rules.WithLogger(log),
+			rules.WithRecorder(func(r rules.Record) { hook(&r) })}
+		if *ask {
+			ropts = append(ropts, rules.WithDecider(rules.NewTerminal(env.stdin, env.stderr)))
+		}
+		eng = rules.New(ropts...)
 		updater = &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: len(rulesKeys) == 0, Logger: log}
 		if _, err := updater.Update(ctx, bundleFetcher(*rulesLoc)); err != nil {
 			return fmt.Errorf("-rules: %w", err)
@@ -140,25 +178,6 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 
-	// Decision records to stdout, events to the recording.
-	var outMu sync.Mutex
-	enc := json.NewEncoder(env.stdout)
-	enc.SetEscapeHTML(false)
-	hook := func(r procwall.Record) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		if ef.output == "json" {
-			_ = enc.Encode(r)
-			return
-		}
-		if d, ok := r.(*risk.Decision); ok {
-			fmt.Fprintf(env.stdout, "%s %-7s risk %d target %d (%s) %s: %s\n", d.Time.UTC().Format(time.RFC3339),
-				d.Action, d.RiskPID, d.TargetPID, d.Target, strings.Join(d.Addrs, ","), d.Reason)
-			return
-		}
-		b, _ := json.Marshal(r)
-		fmt.Fprintln(env.stdout, string(b))
-	}
 	var recW *replay.Writer
 	var recF *os.File
 	if *record != "" {
@@ -245,6 +264,33 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 			defer wg.Done()
 			_ = updater.Poll(ctx, bundleFetcher(*rulesLoc), *rulesEvery)
 		}()
+	}
+	if *guard {
+		opens := []string(guardOpen)
+		if len(opens) == 0 {
+			opens, _ = eng.WatchedPaths()
+		}
+		g, err := fanotify.Open(fanotify.Config{Exec: guardExec, Open: opens, FailOpen: *guardFailOpen, Logger: log})
+		if err != nil {
+			cancel()
+			srv.Close()
+			wg.Wait()
+			for _, s := range srcs {
+				s.Close()
+			}
+			enf.Close()
+			return fmt.Errorf("-guard: %w", err)
+		}
+		stopGuard := context.AfterFunc(ctx, func() { g.Close() })
+		defer stopGuard()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Serve(fanotify.EngineJudge(eng)); err != nil && !errors.Is(err, os.ErrClosed) {
+				log.Error("fanotify guard", "err", err)
+			}
+		}()
+		log.Info("guarding with fanotify", "exec", []string(guardExec), "open", opens)
 	}
 	var hs *http.Server
 	if *metrics != "" {

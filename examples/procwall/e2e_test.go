@@ -362,3 +362,55 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool, log *sy
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestRunGuardDeniesExec: `procwall run -rules B -guard -guard-exec DIR`
+// stops, in the kernel, the execution the bundle denies and lets the
+// allowed one run; the verdicts are records on standard output.
+func TestRunGuardDeniesExec(t *testing.T) {
+	privtest.Require(t, privtest.Path("/proc/self/ns/net"))
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	tru, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(bin, "evil"), tru, 0o755)
+	os.WriteFile(filepath.Join(bin, "good"), tru, 0o755)
+	bundle := filepath.Join(dir, "bundle.json")
+	os.WriteFile(bundle, []byte(`{"format": 1, "version": "guard-1",
+  "order": {"general": ["user", "signature", "md5", "sha256", "process", "destination", "target"], "self_protection": ["process", "target"]},
+  "rules": [
+    {"id": "no-evil", "action": "deny", "ops": ["exec"], "description": "a known-bad tool", "match": {"name": ["evil"]}},
+    {"id": "the-rest", "action": "allow", "ops": ["exec"], "description": "anything else", "match": {"exe": ["/"]}}
+  ]}`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuf
+	done := make(chan int, 1)
+	sock := filepath.Join(dir, "pw.sock")
+	go func() {
+		done <- run(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, []string{
+			"run", "-sources", "procconn", "-backend", "dryrun", "-state", filepath.Join(dir, "state.json"),
+			"-socket", sock, "-o", "json", "-rules", bundle, "-rules-unsigned", "-guard", "-guard-exec", bin,
+		})
+	}()
+	waitFor(t, 20*time.Second, "the guard", func() bool { return strings.Contains(stderr.String(), "guarding with fanotify") }, &stderr)
+	// Started through a shell: the guard lets its own process's children
+	// that still run its executable exec unjudged (it cannot be asked
+	// about itself), and this test binary is that executable.
+	if out, err := exec.Command("/bin/sh", "-c", filepath.Join(bin, "good")).CombinedOutput(); err != nil {
+		t.Fatalf("allowed program: %v: %s", err, out)
+	}
+	out, err := exec.Command("/bin/sh", "-c", filepath.Join(bin, "evil")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Operation not permitted") {
+		t.Fatalf("denied program ran: %v: %s\nstdout:\n%s\nstderr:\n%s", err, out, stdout.String(), stderr.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("run exit %d:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"action":"deny"`) || !strings.Contains(stdout.String(), `"rule":"no-evil"`) {
+		t.Fatalf("no deny record:\n%s", stdout.String())
+	}
+}

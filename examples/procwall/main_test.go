@@ -178,11 +178,18 @@ func TestRunRulesErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bundle.json")
 	os.WriteFile(bad, []byte(`{"format": 1, "version": "x", "rules": [{"id": "a", "action": "block"}]}`), 0o644)
-	code, _, errs := runCLI(t, "run", "-rules", bad, "-backend", "dryrun", "-state", filepath.Join(dir, "s.json"))
+	code, _, errs := runCLI(t, "run", "-rules", bad, "-rules-unsigned", "-backend", "dryrun", "-state", filepath.Join(dir, "s.json"))
 	if code != 1 || !strings.Contains(errs, "-rules") || !strings.Contains(errs, `unknown action "block"`) {
 		t.Fatalf("bad bundle: exit %d, %q", code, errs)
 	}
-	code, _, errs = runCLI(t, "run", "-rules", filepath.Join(dir, "missing.json"), "-backend", "dryrun")
+	code, _, errs = runCLI(t, "run", "-rules", bad, "-backend", "dryrun")
+	if code != 2 || !strings.Contains(errs, "-rules needs -rules-key") {
+		t.Fatalf("unsigned bundle without consent: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "run", "-guard"); code != 2 || !strings.Contains(errs, "need -rules") {
+		t.Fatalf("-guard without -rules: exit %d, %q", code, errs)
+	}
+	code, _, errs = runCLI(t, "run", "-rules", filepath.Join(dir, "missing.json"), "-rules-unsigned", "-backend", "dryrun")
 	if code != 1 || !strings.Contains(errs, "missing.json") {
 		t.Fatalf("missing bundle: exit %d, %q", code, errs)
 	}
