@@ -178,6 +178,10 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 	start := time.Now()
 	var samples []sample
 	take := func() sample {
+		// Two collections: objects allocated while the first one marked
+		// survive it (at tens of MB/s of allocation that is megabytes of
+		// floating garbage); the second frees them.
+		runtime.GC()
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -222,18 +226,24 @@ loop:
 	total := end.at.Seconds()
 	fmt.Printf("\n%s: %.0f forks/s, %.0f connections/s, %.0f events/s applied; %d loss reports, %d resyncs\n",
 		end.at.Round(time.Second), float64(end.forks)/total, float64(end.conns)/total, float64(end.events)/total, end.lost, end.resyncs)
-	// Heap stability: after the first quarter (warm-up), every sample within
-	// 10% of the warm-up sample.
-	if len(samples) >= 4 {
-		warm := samples[len(samples)/4]
-		worst := 0.0
-		for _, s := range samples[len(samples)/4:] {
-			d := (float64(s.heap) - float64(warm.heap)) / float64(warm.heap)
-			if d > worst {
-				worst = d
+	// Heap stability: the mean of the last quarter of the samples against
+	// the mean of the quarter after warm-up, and the band of all of them.
+	if n := len(samples); n >= 8 {
+		mean := func(ss []sample) float64 {
+			var t float64
+			for _, s := range ss {
+				t += float64(s.heap)
 			}
+			return t / float64(len(ss))
 		}
-		fmt.Printf("heap after warm-up %d bytes; largest rise %+.1f%%\n", warm.heap, 100*worst)
+		q := n / 4
+		early, late := mean(samples[q:2*q]), mean(samples[n-q:])
+		lo, hi := samples[q].heap, samples[q].heap
+		for _, s := range samples[q:] {
+			lo, hi = min(lo, s.heap), max(hi, s.heap)
+		}
+		fmt.Printf("heap after warm-up: mean %.1f MB early, %.1f MB late (%+.1f%%); band %.1f–%.1f MB\n",
+			early/1e6, late/1e6, 100*(late-early)/early, float64(lo)/1e6, float64(hi)/1e6)
 	}
 	fmt.Printf("goroutines %d → %d, open fds %d → %d\n", base.goroutines, end.goroutines, base.fds, end.fds)
 	return nil
