@@ -50,6 +50,7 @@ type config struct {
 	eventHook    func(src string, ev *source.Event)
 	rules        *rules.Engine
 	warn         *risk.WarnConfig
+	warnReports  source.Level
 	chains       *risk.ChainConfig
 	graphOpts    []risk.GraphOption
 }
@@ -187,6 +188,21 @@ func WithWarning(cfg risk.WarnConfig) Option {
 			return fmt.Errorf("procwall: WithWarning: %w", err)
 		}
 		c.warn = &cfg
+		return nil
+	}
+}
+
+// WithWarningReports makes every early warning on a process a risk report
+// at level (procwall.WithWarning must be on): the warned process is then
+// contained like one a detector reported, or gets an alert-only "none"
+// record when level is below the blocking level (risk.WithMinLevel).
+// Warnings on addresses stay records only.
+func WithWarningReports(level source.Level) Option {
+	return func(c *config) error {
+		if level == source.LevelNone {
+			return errors.New("procwall: WithWarningReports: need a level")
+		}
+		c.warnReports = level
 		return nil
 	}
 }
@@ -734,6 +750,10 @@ func (p *Protector) applyPlan(ctx context.Context, d risk.Decision, out *[]risk.
 	return d, nil
 }
 
+// warnReason is the reason of risk reports made from early warnings; a
+// report with it does not start another round of warnings.
+const warnReason = "early warning: related processes are at risk"
+
 // afterReport runs early warning and flags attack chains after a risk
 // report (and the block it may have caused).
 func (p *Protector) afterReport(r risk.Report, d *risk.Decision) {
@@ -758,6 +778,13 @@ func (p *Protector) afterReport(r risk.Report, d *risk.Decision) {
 	if p.warner != nil {
 		for _, w := range p.warner.Around(n, r.Time) {
 			p.emitRecord(&w)
+			if p.cfg.warnReports != source.LevelNone && w.PID != 0 && r.Reason != warnReason {
+				wr := risk.Report{Time: r.Time, Process: source.ProcID{PID: w.PID, Start: w.Start},
+					Level: p.cfg.warnReports, Reason: warnReason}
+				if _, err := p.applyPlan(context.Background(), p.contain.Plan(wr), nil); err != nil {
+					p.log.Error("warning report", "pid", w.PID, "err", err)
+				}
+			}
 		}
 	}
 }

@@ -665,3 +665,46 @@ func TestRuleVerdicts(t *testing.T) {
 		t.Fatalf("metrics %+v", m)
 	}
 }
+
+func TestWarningReports(t *testing.T) {
+	// Two shells under a worker: the warnings on the worker's lineage
+	// become risk reports; the worker (no traffic) is contained through
+	// its main process, a miner-free sshd (not related) is not.
+	b := webServer().
+		Fork(120, 1).Exec(120, "/usr/sbin/sshd", "sshd").Connect(120, "tcp", "192.0.2.22:22").
+		Fork(231, 101).Exec(231, "/bin/sh", "sh").
+		Fork(232, 101).Exec(232, "/bin/sh", "sh").
+		After(time.Second).Risk(231, "medium", "odd shell").
+		Risk(232, "medium", "odd shell")
+	var recs []*risk.Decision
+	p, err := procwall.New(procwall.WithSources(b.Source()),
+		procwall.WithWarning(risk.DefaultWarnConfig()), procwall.WithWarningReports(source.LevelHigh),
+		procwall.WithRiskOptions(risk.WithMinLevel(source.LevelHigh)),
+		procwall.WithRecordHook(func(r procwall.Record) {
+			if d, ok := r.(*risk.Decision); ok {
+				recs = append(recs, d)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var fromWarn []string
+	for _, d := range recs {
+		if strings.HasPrefix(d.Report, "early warning") {
+			fromWarn = append(fromWarn, fmt.Sprintf("%s %d→%d", d.Action, d.RiskPID, d.TargetPID))
+		} else if d.Action != "none" {
+			t.Fatalf("a medium report blocked: %+v", d)
+		}
+	}
+	if !slices.Contains(fromWarn, "block 101→100") {
+		t.Fatalf("warning reports %v: want the worker 101 contained through nginx 100", fromWarn)
+	}
+	for _, s := range fromWarn {
+		if strings.Contains(s, "120") {
+			t.Fatalf("unrelated sshd reported: %v", fromWarn)
+		}
+	}
+}
