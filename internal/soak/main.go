@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,11 +43,14 @@ import (
 	"github.com/procwall/procwall/source/procfs"
 )
 
+var memprofile *string
+
 func main() {
 	duration := flag.Duration("duration", time.Minute, "how long to run")
 	forks := flag.Int("forks", 20000, "target forks per second")
 	conns := flag.Int("conns", 20000, "target TCP connections per second")
 	every := flag.Duration("every", 10*time.Second, "sampling interval")
+	memprofile = flag.String("memprofile", "", "write a heap profile here at the end")
 	role := flag.String("role", "", "internal: \"connect\" runs the connect storm (in the namespace) against -addr")
 	addr := flag.String("addr", "", "internal: the listener the connect storm dials")
 	flag.Parse()
@@ -177,6 +181,7 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 
 	start := time.Now()
 	var samples []sample
+	var maxHeap uint64
 	take := func() sample {
 		// Two collections: objects allocated while the first one marked
 		// survive it (at tens of MB/s of allocation that is megabytes of
@@ -194,6 +199,14 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 		}
 		for _, n := range m.Lost {
 			s.lost += n
+		}
+		// The heap profile of the largest sample, to see what holds it.
+		if *memprofile != "" && s.heap > maxHeap {
+			maxHeap = s.heap
+			if f, err := os.Create(*memprofile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
 		}
 		return s
 	}
