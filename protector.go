@@ -582,7 +582,7 @@ func (p *Protector) handle(ctx context.Context, src string, ev source.Event, out
 		p.tick(ctx, ev.Time)
 		return p.assessInto(ctx, risk.Assessment{Time: ev.Time, Process: ev.ID(), GUID: ev.GUID, Safe: ev.Safe, Reason: ev.Reason}, out)
 	}
-	if err := p.tree.Apply(ev); err != nil {
+	if err := p.tree.ApplyEvent(&ev); err != nil {
 		p.mmu.Lock()
 		p.anomalies++
 		p.mmu.Unlock()

@@ -41,9 +41,9 @@ func BenchmarkTreeApply(b *testing.B) {
 		fe.PID, fe.Time = pid, ts
 		ee.PID, ee.Time = pid, ts
 		xe.PID, xe.Time = pid, ts
-		_ = tr.Apply(fe)
-		_ = tr.Apply(ee)
-		_ = tr.Apply(xe)
+		_ = tr.ApplyEvent(&fe)
+		_ = tr.ApplyEvent(&ee)
+		_ = tr.ApplyEvent(&xe)
 		if i%4096 == 0 {
 			tr.Reap(ts)
 		}

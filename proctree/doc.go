@@ -47,8 +47,11 @@
 //
 // # Concurrency
 //
-// A Tree is safe for concurrent use by many readers and writers. Queries
-// return copies ([Process]); iteration ([Tree.All], [Tree.Descendants])
-// yields from a consistent snapshot taken when it starts. Leaf package: it
+// A Tree is safe for concurrent use by many readers and writers. One mutex
+// guards it (writes — every event — far outnumber queries in an agent, and
+// a plain mutex costs a writer less than a reader/writer lock); queries are
+// short and return copies ([Process]); iteration ([Tree.All],
+// [Tree.Descendants]) yields from a consistent snapshot taken when it
+// starts, so no caller holds the lock while it works. Leaf package: it
 // starts no goroutines and needs no privilege.
 package proctree

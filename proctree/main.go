@@ -20,7 +20,7 @@ func WithMainPolicy(p MainPolicy) Option { return func(t *Tree) { t.policy = p }
 
 // WithTraffic tells the tree how to learn whether a process has associated
 // addresses, for MainNearestWithTraffic. The function is called with the
-// tree's read lock held and must not call back into the tree.
+// tree's lock held and must not call back into the tree.
 func WithTraffic(f func(ID) bool) Option { return func(t *Tree) { t.hasTraffic = f } }
 
 // Main is the answer of a main-process query.
@@ -57,8 +57,8 @@ func (t *Tree) isBoundary(n *node) bool {
 // MainProcess returns the main process of id under the tree's policy. It
 // allocates nothing.
 func (t *Tree) MainProcess(id ID) (Main, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := t.lookup(id)
 	if n == nil {
 		return Main{}, false

@@ -133,11 +133,11 @@ func (t *Tree) lookup(id ID) *node {
 	return t.latest[id.PID]
 }
 
-// rlookup takes the read lock and finds id's node (nil if unknown); the
+// rlookup takes the lock and finds id's node (nil if unknown); the
 // caller defers the returned unlock.
 func (t *Tree) rlookup(id ID) (*node, func()) {
-	t.mu.RLock()
-	return t.lookup(id), t.mu.RUnlock
+	t.mu.Lock()
+	return t.lookup(id), t.mu.Unlock
 }
 
 // Get returns the process with identity id. With id.Start == 0 it is the
@@ -156,8 +156,8 @@ func (t *Tree) GetPID(pid int) (Process, bool) { return t.Get(ID{PID: pid}) }
 
 // GetGUID returns the process a source identified by GUID.
 func (t *Tree) GetGUID(guid string) (Process, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := t.byGUID[guid]
 	if n == nil {
 		return Process{}, false
@@ -177,8 +177,8 @@ func (t *Tree) Resolve(id ID) (ID, bool) {
 
 // Parent returns the process's lineage parent.
 func (t *Tree) Parent(id ID) (Process, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := t.lookup(id)
 	if n == nil || n.parent == nil {
 		return Process{}, false
@@ -329,26 +329,26 @@ func (t *Tree) All() iter.Seq[Process] {
 
 // Snapshot returns a consistent copy of every process, ordered by identity.
 func (t *Tree) Snapshot() []Process {
-	t.mu.RLock()
+	t.mu.Lock()
 	out := make([]Process, 0, t.count)
 	t.each(func(n *node) { out = append(out, n.snapshot()) })
-	t.mu.RUnlock()
+	t.mu.Unlock()
 	sortProcs(out)
 	return out
 }
 
 // Len returns the number of processes held (alive and exited).
 func (t *Tree) Len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return t.count
 }
 
 // ResolveEvent returns the full identity of the process an event names: by
 // GUID when it carries one, else as Resolve.
 func (t *Tree) ResolveEvent(ev *source.Event) (ID, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if ev.GUID != "" {
 		if n := t.byGUID[ev.GUID]; n != nil {
 			return n.id, true

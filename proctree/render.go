@@ -28,7 +28,7 @@ type RenderOptions struct {
 // line, "name(pid)", children indented under their parent, exited processes
 // tagged, and associated addresses when opts.Addrs is set.
 func (t *Tree) Render(w io.Writer, opts RenderOptions) error {
-	t.mu.RLock()
+	t.mu.Lock()
 	var roots []*node
 	if opts.Root != (ID{}) {
 		if n := t.lookup(opts.Root); n != nil {
@@ -46,7 +46,7 @@ func (t *Tree) Render(w io.Writer, opts RenderOptions) error {
 	for _, r := range roots {
 		t.renderNode(&b, r, "", "", opts)
 	}
-	t.mu.RUnlock()
+	t.mu.Unlock()
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -114,7 +114,7 @@ type JSONProcess struct {
 // RenderJSON writes the tree (or opts.Root's subtree) as JSON: one object
 // per root, one per line, children nested.
 func (t *Tree) RenderJSON(w io.Writer, opts RenderOptions) error {
-	t.mu.RLock()
+	t.mu.Lock()
 	var roots []*node
 	if opts.Root != (ID{}) {
 		if n := t.lookup(opts.Root); n != nil {
@@ -146,7 +146,7 @@ func (t *Tree) RenderJSON(w io.Writer, opts RenderOptions) error {
 	for _, r := range roots {
 		docs = append(docs, build(r))
 	}
-	t.mu.RUnlock()
+	t.mu.Unlock()
 	enc := json.NewEncoder(w)
 	for i := range docs {
 		if err := enc.Encode(&docs[i]); err != nil {

@@ -112,7 +112,7 @@ func (n *node) alive() bool { return n.flags&fExited == 0 }
 // and readers (queries, iteration, rendering) may run concurrently: a Tree
 // is safe for concurrent use, and every query sees a consistent state.
 type Tree struct {
-	mu sync.RWMutex
+	mu sync.Mutex
 
 	live   map[int]*node    // pid -> live process
 	latest map[int]*node    // pid -> most recent exited process (chain via older)
@@ -134,9 +134,8 @@ type Tree struct {
 	policy     MainPolicy
 	hasTraffic func(ID) bool
 
-	lastTime  int64  // latest event time seen (unix ns)
-	lastSynth uint64 // the last synthesised start time
-	stats     Stats
+	lastTime int64 // latest event time seen (unix ns)
+	stats    Stats
 }
 
 // Stats counts what a tree did and how it is sized.
@@ -318,11 +317,15 @@ func (t *Tree) each(f func(*node)) {
 //   - parentage that would form a cycle: refused, the process keeps its
 //     current parent;
 //   - pid 0 or a process naming itself as parent: rejected, nothing changes.
-func (t *Tree) Apply(ev source.Event) error {
+func (t *Tree) Apply(ev source.Event) error { return t.ApplyEvent(&ev) }
+
+// ApplyEvent is Apply without copying the event; the tree keeps no
+// reference to *ev (slices it holds, such as Argv, are shared).
+func (t *Tree) ApplyEvent(ev *source.Event) error {
 	if err := ev.Validate(); err != nil {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		return t.anomaly(&ev, "rejected: %v", err)
+		return t.anomaly(ev, "rejected: %v", err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -334,18 +337,18 @@ func (t *Tree) Apply(ev source.Event) error {
 	if ev.Start != 0 && (ev.Kind == source.KindFork || ev.Kind == source.KindExec ||
 		ev.Kind == source.KindExit || ev.Kind == source.KindAttr) {
 		if n := t.byIdentity(ev.ID()); n != nil && !n.alive() {
-			return t.anomaly(&ev, "process %s already exited; event ignored", n.id)
+			return t.anomaly(ev, "process %s already exited; event ignored", n.id)
 		}
 	}
 	switch ev.Kind {
 	case source.KindFork:
-		return t.applyFork(&ev, ts)
+		return t.applyFork(ev, ts)
 	case source.KindExec:
-		return t.applyExec(&ev, ts)
+		return t.applyExec(ev, ts)
 	case source.KindExit:
-		return t.applyExit(&ev, ts)
+		return t.applyExit(ev, ts)
 	case source.KindAttr:
-		n, err := t.resolveForUpdate(&ev, ts)
+		n, err := t.resolveForUpdate(ev, ts)
 		if n != nil {
 			if ev.HasUID {
 				n.uid, n.flags = int32(ev.UID), n.flags|fHasUID
@@ -356,7 +359,7 @@ func (t *Tree) Apply(ev source.Event) error {
 		}
 		return err
 	default:
-		_, err := t.resolveForUpdate(&ev, ts)
+		_, err := t.resolveForUpdate(ev, ts)
 		return err
 	}
 }
@@ -390,22 +393,33 @@ func (t *Tree) findLive(pid int, start uint64, guid string) *node {
 // newNode creates a live process for pid and registers it. A live process
 // already holding the pid is retired first (pid reuse).
 func (t *Tree) newNode(pid int, start uint64, guid string, ts int64) *node {
-	if old := t.live[pid]; old != nil {
+	return t.newNodeAfter(t.live[pid], pid, start, guid, ts)
+}
+
+// newNodeAfter is newNode when the caller already looked up the live
+// process holding pid (old, or nil).
+func (t *Tree) newNodeAfter(old *node, pid int, start uint64, guid string, ts int64) *node {
+	if old != nil {
 		t.stats.PIDReuse++
 		t.markExited(old, ts, true)
 	}
 	n := &node{forked: ts}
 	n.id = ID{PID: pid, Start: start}
 	if start == 0 {
-		// Synthesise a unique start from event time (unix ns: a range apart
-		// from boot-relative starts), strictly increasing across the tree so
-		// that no two synthesised identities can collide.
+		// Synthesise a start from event time (unix ns: a range apart from
+		// boot-relative starts), unique among the processes with this pid.
+		// It depends only on the pid's own events, so another store fed the
+		// same events (risk.Graph) synthesises the same identity. The pid
+		// has no live process now, so only its exited ones can collide.
 		n.flags |= fSynthStart
 		s := uint64(max(ts, 1))
-		if s <= t.lastSynth {
-			s = t.lastSynth + 1
+	again:
+		for m := t.latest[pid]; m != nil; m = m.older {
+			if m.id.Start == s {
+				s++
+				goto again
+			}
 		}
-		t.lastSynth = s
 		n.id.Start = s
 	}
 	t.live[pid] = n
@@ -465,7 +479,7 @@ func (t *Tree) applyFork(ev *source.Event, ts int64) error {
 		}
 		return nil
 	}
-	n := t.newNode(ev.PID, ev.Start, ev.GUID, ts)
+	n := t.newNodeAfter(t.live[ev.PID], ev.PID, ev.Start, ev.GUID, ts)
 	if ev.Exe != "" {
 		t.setExe(n, ev.Exe)
 		n.argv = ev.Argv
@@ -655,9 +669,7 @@ func (t *Tree) markExited(n *node, ts int64, unseen bool) {
 		n.flags |= fExitUnseen
 	}
 	n.exited = ts
-	if t.live[n.id.PID] == n {
-		delete(t.live, n.id.PID)
-	}
+	delete(t.live, n.id.PID) // an alive node is always live[pid]
 	n.older = t.latest[n.id.PID]
 	t.latest[n.id.PID] = n
 	t.hwLatest = max(t.hwLatest, len(t.latest))
@@ -855,8 +867,8 @@ func copyMap[K comparable, V any](m map[K]V) map[K]V {
 
 // Now returns the latest event time the tree has seen.
 func (t *Tree) Now() time.Time {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.lastTime == 0 {
 		return time.Time{}
 	}
@@ -865,8 +877,8 @@ func (t *Tree) Now() time.Time {
 
 // Stats returns the tree's counters and sizes.
 func (t *Tree) Stats() Stats {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	s := t.stats
 	s.Live = len(t.live)
 	s.Exited = t.nExit

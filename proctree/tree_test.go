@@ -56,8 +56,8 @@ func apply(t testing.TB, tr *Tree, evs ...source.Event) {
 // child lists, every indexed node present, counts right.
 func checkInvariants(t testing.TB, tr *Tree) {
 	t.Helper()
-	tr.mu.RLock()
-	defer tr.mu.RUnlock()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	exited, count := 0, 0
 	seen := map[ID]bool{}
 	tr.each(func(n *node) {
