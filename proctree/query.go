@@ -109,9 +109,7 @@ func (n *node) snapshot() Process {
 	if n.exited != 0 {
 		p.Exited = time.Unix(0, n.exited).UTC()
 	}
-	if n.reaper != nil {
-		p.Reaper = n.reaper.id
-	}
+	p.Reaper = n.reaper
 	for _, e := range n.rd().execs {
 		p.Execs = append(p.Execs, Exec{Time: time.Unix(0, e.t).UTC(), Exe: e.exe.path(), Argv: slices.Clone(e.argv)})
 	}

@@ -51,7 +51,7 @@ type node struct {
 	// no per-child allocation.
 	firstChild, prevSib, nextSib *node
 	older                        *node // previous process with the same pid
-	reaper                       *node // who the kernel re-parented it to, once its parent exited
+	reaper                       ID    // who the kernel re-parented it to, once its parent exited (zero: none)
 
 	exe  *internRef // interned executable path; nil if unknown
 	argv []string
@@ -125,6 +125,7 @@ type Tree struct {
 	// high-water marks of the maps: Go maps never give memory back, so
 	// Reap rebuilds a map that has shrunk well below its peak.
 	hwLive, hwLatest, hwIntern, hwGUID int
+	free                               []*node // removed nodes kept for reuse
 
 	retention  time.Duration
 	maxExited  int
@@ -403,7 +404,13 @@ func (t *Tree) newNodeAfter(old *node, pid int, start uint64, guid string, ts in
 		t.stats.PIDReuse++
 		t.markExited(old, ts, true)
 	}
-	n := &node{forked: ts}
+	var n *node
+	if k := len(t.free); k > 0 {
+		n, t.free[k-1], t.free = t.free[k-1], nil, t.free[:k-1]
+		n.forked = ts
+	} else {
+		n = &node{forked: ts}
+	}
 	n.id = ID{PID: pid, Start: start}
 	if start == 0 {
 		// Synthesise a start from event time (unix ns: a range apart from
@@ -677,10 +684,11 @@ func (t *Tree) markExited(n *node, ts int64, unseen bool) {
 	t.nExit++
 	// The kernel re-parents n's live children now; record to whom.
 	if n.firstChild != nil {
-		r := t.reaperFor(n)
-		for c := n.firstChild; c != nil; c = c.nextSib {
-			if c.alive() {
-				c.reaper = r
+		if r := t.reaperFor(n); r != nil {
+			for c := n.firstChild; c != nil; c = c.nextSib {
+				if c.alive() {
+					c.reaper = r.id
+				}
 			}
 		}
 	}
@@ -751,15 +759,18 @@ func (t *Tree) remove(n *node) {
 	t.nExit--
 	for c := n.firstChild; c != nil; {
 		next := c.nextSib
-		r := c.reaper
-		if r == nil || r.flags&fRemoved != 0 || t.within(r, c) {
+		var r *node
+		if c.reaper != (ID{}) {
+			r = t.byIdentity(c.reaper)
+		}
+		if r == nil || r == n || t.within(r, c) {
 			r = n.parent
 		}
 		t.unlink(c)
 		if r != nil && !t.within(r, c) {
 			t.link(c, r)
 		}
-		c.reaper = nil
+		c.reaper = ID{}
 		t.stats.Reparented++
 		c = next
 	}
@@ -792,7 +803,17 @@ func (t *Tree) remove(n *node) {
 	if t.onRemove != nil {
 		t.onRemove(n.id)
 	}
+	// Nothing refers to n any more (children re-linked, history unchained,
+	// exit-queue slot cleared by the caller, reapers named by identity):
+	// keep it for the next process, so steady churn allocates nothing.
+	if len(t.free) < maxFree {
+		*n = node{}
+		t.free = append(t.free, n)
+	}
 }
+
+// maxFree bounds the nodes kept for reuse.
+const maxFree = 64
 
 // Reap runs one pass of exited-process collection at time now (event time
 // or wall time, as the caller drives it). Processes whose retention ended
@@ -818,6 +839,7 @@ func (t *Tree) Reap(now time.Time) int {
 			n.flags |= fReapPending
 			continue
 		}
+		t.exitQ[i] = nil
 		t.remove(n)
 		t.stats.Reaped++
 		removed++
