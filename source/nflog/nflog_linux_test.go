@@ -111,9 +111,9 @@ func TestAttributesFlows(t *testing.T) {
 	}
 	var wants []want
 	for _, h := range []*helper{a, b} {
-		for spec, local := range h.local {
+		for spec, local := range h.Local {
 			kind, addr, _ := strings.Cut(spec, "=")
-			w := want{pid: h.pid(), proto: source.ProtoTCP, kind: source.KindConnect, dst: netip.MustParseAddrPort(addr), local: local}
+			w := want{pid: h.Pid(), proto: source.ProtoTCP, kind: source.KindConnect, dst: netip.MustParseAddrPort(addr), local: local}
 			if kind != "tcp" {
 				w.proto, w.kind = source.ProtoUDP, source.KindSend
 			}
@@ -169,7 +169,7 @@ func TestAttributesFlows(t *testing.T) {
 	for _, h := range []*helper{a, b} {
 		var want []netip.Addr
 		for _, w := range wants {
-			if w.pid == h.pid() {
+			if w.pid == h.Pid() {
 				want = append(want, w.dst.Addr())
 			}
 		}
@@ -177,7 +177,7 @@ func TestAttributesFlows(t *testing.T) {
 		want = slices.Compact(want)
 		var id source.ProcID
 		for _, e := range evs {
-			if e.PID == h.pid() {
+			if e.PID == h.Pid() {
 				id = e.ID()
 			}
 		}
@@ -188,7 +188,7 @@ func TestAttributesFlows(t *testing.T) {
 	// Replies and accepted ends are not new outbound flows: every event
 	// names a helper.
 	for _, e := range evs {
-		if e.PID != a.pid() && e.PID != b.pid() {
+		if e.PID != a.Pid() && e.PID != b.Pid() {
 			t.Errorf("event for a process that opened no flow: %+v", e)
 		}
 	}
@@ -295,7 +295,7 @@ func TestHookAttribution(t *testing.T) {
 	}
 	defer diag.Close()
 	s := &Source{cfg: defaultConfig(), diag: diag, events: make(chan source.Event, 4), closed: make(chan struct{})}
-	local := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), h.local[flow].Port())
+	local := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), h.Local[flow].Port())
 	pkt := ipv4(17, "198.51.100.1", "198.51.100.1", local.Port(), p["udp/198.51.100.1"], 0)
 	uid, other := uint32(0), uint32(4242)
 
@@ -308,8 +308,8 @@ func TestHookAttribution(t *testing.T) {
 	if len(s.events) != 1 {
 		t.Fatalf("matching packet: %d events, stats %+v", len(s.events), s.Stats())
 	}
-	if ev := <-s.events; ev.PID != h.pid() || ev.Kind != source.KindSend || ev.Src != local {
-		t.Fatalf("event %+v, want send by %d from %v", ev, h.pid(), local)
+	if ev := <-s.events; ev.PID != h.Pid() || ev.Kind != source.KindSend || ev.Src != local {
+		t.Fatalf("event %+v, want send by %d from %v", ev, h.Pid(), local)
 	}
 	// A packet from a port no socket holds is not attributed.
 	stray := ipv4(17, "198.51.100.1", "198.51.100.1", 9, 9, 0)

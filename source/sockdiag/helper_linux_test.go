@@ -1,230 +1,34 @@
 package sockdiag
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/procwall/procwall/internal/flowtest"
 	"github.com/procwall/procwall/internal/privtest"
 )
 
-// The test binary doubles as a client program: with envHelper set it opens
-// the flows named by its arguments, prints each flow's local end, prints
-// "ready", and holds the sockets until its stdin closes.
+// The test binary doubles as the client program that opens the flows under
+// test (internal/flowtest).
 const envHelper = "PROCWALL_SOCKDIAG_HELPER"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(envHelper) == "1" {
-		os.Exit(runHelper(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
-
-// runHelper opens flows given as "tcp=ADDR:PORT" (connect), "udpc=ADDR:PORT"
-// (connected UDP, one datagram), "udps=ADDR:PORT" (unconnected UDP, one
-// sendto) and "rawicmp" (a raw ICMP socket, no traffic).
-func runHelper(args []string) int {
-	var keep []any
-	for _, a := range args {
-		kind, addr, _ := strings.Cut(a, "=")
-		var local string
-		switch kind {
-		case "tcp":
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				fmt.Println("error", err)
-				return 1
-			}
-			keep = append(keep, c)
-			local = c.LocalAddr().String()
-		case "udpc":
-			c, err := net.Dial("udp", addr)
-			if err != nil {
-				fmt.Println("error", err)
-				return 1
-			}
-			if _, err := c.Write([]byte("hello")); err != nil {
-				fmt.Println("error", err)
-				return 1
-			}
-			keep = append(keep, c)
-			local = c.LocalAddr().String()
-		case "udps":
-			ap := netip.MustParseAddrPort(addr)
-			network := "udp4"
-			if ap.Addr().Is6() {
-				network = "udp6"
-			}
-			c, err := net.ListenUDP(network, nil)
-			if err != nil {
-				fmt.Println("error", err)
-				return 1
-			}
-			if _, err := c.WriteToUDPAddrPort([]byte("hello"), ap); err != nil {
-				fmt.Println("error", err)
-				return 1
-			}
-			keep = append(keep, c)
-			local = c.LocalAddr().String()
-		case "rawicmp":
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
-			if err != nil {
-				fmt.Println("error", err)
-				return 1
-			}
-			keep = append(keep, fd)
-			local = "raw"
-		default:
-			fmt.Println("error unknown flow", a)
-			return 1
-		}
-		fmt.Println(a, local)
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	_ = keep
-	return 0
-}
+func TestMain(m *testing.M) { flowtest.Main(m, envHelper) }
 
 // helper is a running client process.
-type helper struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	local map[string]netip.AddrPort // flow spec → local end
-}
+type helper = flowtest.Helper
 
-// startHelper runs the client inside ns and waits until its flows are open.
 func startHelper(t *testing.T, ns *privtest.NetNS, flows ...string) *helper {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := ns.Command(ctx, append([]string{exe}, flows...)...)
-	cmd.Env = append(os.Environ(), envHelper+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &helper{cmd: cmd, stdin: stdin, local: map[string]netip.AddrPort{}}
-	t.Cleanup(func() {
-		h.stop()
-		cancel()
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "ready" {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return h
-		}
-		spec, local, _ := strings.Cut(line, " ")
-		if spec == "error" {
-			t.Fatalf("helper: %s", line)
-		}
-		if local != "raw" {
-			h.local[spec] = netip.MustParseAddrPort(local)
-		}
-	}
-	t.Fatalf("helper ended before ready: %v", sc.Err())
-	return nil
+	return flowtest.Start(t, ns, envHelper, flows...)
 }
 
-func (h *helper) pid() int { return h.cmd.Process.Pid }
-
-// stop closes the helper's stdin and waits for it to exit.
-func (h *helper) stop() {
-	if h.stdin != nil {
-		h.stdin.Close()
-		h.stdin = nil
-		_ = h.cmd.Wait()
-	}
-}
-
-// acceptedConns counts connections the test listeners accepted.
-var acceptedConns atomic.Int64
-
-// waitAccepted waits (bounded) until the listeners accepted n connections
-// in all, so that the accepted ends have file descriptors.
-func waitAccepted(t *testing.T, n int64) {
-	t.Helper()
-	for range 500 {
-		if acceptedConns.Load() >= n {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("listeners accepted %d connections, want %d", acceptedConns.Load(), n)
-}
-
-// listeners opens TCP and UDP listeners inside ns on each address, accepts
-// and drains TCP connections until the test ends, and returns the ports.
-func listeners(t *testing.T, ns *privtest.NetNS, addrs ...string) map[string]uint16 {
-	t.Helper()
-	ports := map[string]uint16{}
-	err := ns.Do(func() error {
-		for _, a := range addrs {
-			l, err := net.Listen("tcp", net.JoinHostPort(a, "0"))
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { l.Close() })
-			port := uint16(l.Addr().(*net.TCPAddr).Port)
-			ports["tcp/"+a] = port
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					t.Cleanup(func() { c.Close() })
-					acceptedConns.Add(1)
-				}
-			}()
-			u, err := net.ListenPacket("udp", net.JoinHostPort(a, "0"))
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { u.Close() })
-			ports["udp/"+a] = uint16(u.LocalAddr().(*net.UDPAddr).Port)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ports
-}
-
-// testNS makes a namespace with documentation addresses on loopback.
-func testNS(t *testing.T) *privtest.NetNS {
-	t.Helper()
-	privtest.Require(t, privtest.Command("ip"), privtest.Path("/proc/self/fd"))
-	ns := privtest.NewNetNS(t)
-	ns.AddAddr("lo", "198.51.100.1/32")
-	ns.AddAddr("lo", "2001:db8::1/128")
-	return ns
-}
+var (
+	listeners    = flowtest.Listeners
+	waitAccepted = flowtest.WaitAccepted
+	testNS       = flowtest.NS
+)
 
 // ssUsers runs `ss -tunapH` in ns and returns "proto local peer" → pids.
 func ssUsers(t *testing.T, ns *privtest.NetNS) map[string][]int {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/procwall/procwall/internal/flowtest"
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/netassoc"
 	"github.com/procwall/procwall/source"
@@ -76,7 +77,7 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 		fmt.Sprintf("tcp=[2001:db8::1]:%d", p["tcp/2001:db8::1"]),
 		fmt.Sprintf("udpc=127.0.0.1:%d", p["udp/127.0.0.1"]),
 	}
-	before := acceptedConns.Load()
+	before := flowtest.Accepted()
 	a := startHelper(t, ns, flowsA...)
 	b := startHelper(t, ns, flowsB...)
 	waitAccepted(t, before+4)
@@ -85,11 +86,11 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 	idx := byLocal(evs)
 	ss := ssUsers(t, ns)
 	for _, h := range []*helper{a, b} {
-		wantStart := startTime("/proc", h.pid())
+		wantStart := startTime("/proc", h.Pid())
 		if wantStart == 0 {
-			t.Fatalf("no start time for helper %d", h.pid())
+			t.Fatalf("no start time for helper %d", h.Pid())
 		}
-		for spec, local := range h.local {
+		for spec, local := range h.Local {
 			proto, kind, dst := parseFlow(spec)
 			got := idx[proto.String()+" "+local.String()]
 			if len(got) != 1 {
@@ -97,19 +98,19 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 				continue
 			}
 			e := got[0]
-			if e.PID != h.pid() || e.Start != wantStart || e.Kind != kind || e.Dst != dst || !e.HasUID || e.UID != 0 || e.Origin != "sockdiag" {
-				t.Errorf("flow %s: event %+v, want pid %d start %d kind %v dst %v", spec, e, h.pid(), wantStart, kind, dst)
+			if e.PID != h.Pid() || e.Start != wantStart || e.Kind != kind || e.Dst != dst || !e.HasUID || e.UID != 0 || e.Origin != "sockdiag" {
+				t.Errorf("flow %s: event %+v, want pid %d start %d kind %v dst %v", spec, e, h.Pid(), wantStart, kind, dst)
 			}
 			// Independent check: ss names the same process.
 			key := proto.String() + " " + local.String() + " " + dst.String()
-			if pids := ss[key]; !slices.Equal(pids, []int{h.pid()}) {
+			if pids := ss[key]; !slices.Equal(pids, []int{h.Pid()}) {
 				t.Errorf("ss -tunap says %q is held by %v, sockdiag by %d", key, pids, e.PID)
 			}
 		}
 	}
 	// The listener side: the accepted ends belong to this test process
 	// and are accepts, with the client's end as the peer.
-	for spec, local := range a.local {
+	for spec, local := range a.Local {
 		if spec[:3] != "tcp" {
 			continue
 		}
@@ -131,7 +132,7 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 	// Every event names one of the three processes: the raw ICMP socket's
 	// inode is not taken for anything.
 	for _, e := range evs {
-		if e.PID != a.pid() && e.PID != b.pid() && e.PID != os.Getpid() {
+		if e.PID != a.Pid() && e.PID != b.Pid() && e.PID != os.Getpid() {
 			t.Errorf("event for a stranger: %+v", e)
 		}
 	}
@@ -150,13 +151,13 @@ func TestSnapshotAttributesFlows(t *testing.T) {
 	}
 	for _, h := range []*helper{a, b} {
 		var want []netip.Addr
-		for spec := range h.local {
+		for spec := range h.Local {
 			_, _, dst := parseFlow(spec)
 			want = append(want, dst.Addr())
 		}
 		slices.SortFunc(want, netip.Addr.Compare)
 		want = slices.Compact(want)
-		id := source.ProcID{PID: h.pid(), Start: startTime("/proc", h.pid())}
+		id := source.ProcID{PID: h.Pid(), Start: startTime("/proc", h.Pid())}
 		if got := x.Addrs(id); !slices.Equal(got, want) {
 			t.Errorf("index: Addrs(%v) = %v, want %v", id, got, want)
 		}
@@ -192,24 +193,24 @@ func TestSnapshotNoStaleAttribution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].PID != a.pid() {
-		t.Fatalf("first snapshot %+v, want one event of %d", evs, a.pid())
+	if len(evs) != 1 || evs[0].PID != a.Pid() {
+		t.Fatalf("first snapshot %+v, want one event of %d", evs, a.Pid())
 	}
-	a.stop()
+	a.Stop()
 	b := startHelper(t, ns, flow, "rawicmp")
 	evs, err = c.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].PID != b.pid() || evs[0].Src != b.local[flow] {
-		t.Fatalf("second snapshot %+v, want one event of %d from %v", evs, b.pid(), b.local[flow])
+	if len(evs) != 1 || evs[0].PID != b.Pid() || evs[0].Src != b.Local[flow] {
+		t.Fatalf("second snapshot %+v, want one event of %d from %v", evs, b.Pid(), b.Local[flow])
 	}
 	st := c.Stats()
 	if st.ProcScans != 2 || st.Cached != 0 {
 		t.Errorf("stats %+v: the new socket must come from a rescan", st)
 	}
 	// Unchanged: holders known by cookie, no new scan.
-	if evs, err = c.Snapshot(); err != nil || len(evs) != 1 || evs[0].PID != b.pid() {
+	if evs, err = c.Snapshot(); err != nil || len(evs) != 1 || evs[0].PID != b.Pid() {
 		t.Fatalf("third snapshot %+v, %v", evs, err)
 	}
 	if st2 := c.Stats(); st2.ProcScans != st.ProcScans || st2.Cached != 1 {
@@ -237,7 +238,7 @@ func TestFind(t *testing.T) {
 	defer c.Close()
 	for _, f := range flows {
 		proto, _, remote := parseFlow(f)
-		local := h.local[f]
+		local := h.Local[f]
 		if local.Addr().IsUnspecified() {
 			// An unconnected socket: the packet leaves from the
 			// address the route picks.
@@ -249,8 +250,8 @@ func TestFind(t *testing.T) {
 			continue
 		}
 		ids, err := c.Holders(s.Inode)
-		if err != nil || len(ids) != 1 || ids[0].PID != h.pid() {
-			t.Errorf("flow %s: socket %+v held by %v (%v), want %d", f, s, ids, err, h.pid())
+		if err != nil || len(ids) != 1 || ids[0].PID != h.Pid() {
+			t.Errorf("flow %s: socket %+v held by %v (%v), want %d", f, s, ids, err, h.Pid())
 		}
 	}
 	_, err := c.Find(source.ProtoTCP, netip.MustParseAddrPort("198.51.100.1:1"), netip.MustParseAddrPort("198.51.100.1:2"))
@@ -265,7 +266,7 @@ func TestFind(t *testing.T) {
 		t.Errorf("Find from a listening port = %+v, %v, want ErrNotFound", s, err)
 	}
 	// A connected UDP socket does not send to another remote.
-	udpc := h.local[flows[1]]
+	udpc := h.Local[flows[1]]
 	if s, err := c.Find(source.ProtoUDP, udpc, netip.MustParseAddrPort("[2001:db8::1]:9")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Find of a connected UDP socket with another remote = %+v, %v, want ErrNotFound", s, err)
 	}
@@ -288,7 +289,7 @@ func TestSource(t *testing.T) {
 	}
 	defer s.Close()
 	ev, err := s.Next()
-	if err != nil || ev.PID != a.pid() || ev.Kind != source.KindSend {
+	if err != nil || ev.PID != a.Pid() || ev.Kind != source.KindSend {
 		t.Fatalf("first Next = %+v, %v", ev, err)
 	}
 	b := startHelper(t, ns, fmt.Sprintf("tcp=127.0.0.1:%d", p["tcp/127.0.0.1"]))
@@ -302,8 +303,8 @@ func TestSource(t *testing.T) {
 		}
 		got[ev.Kind] = ev.PID
 	}
-	if got[source.KindConnect] != b.pid() || got[source.KindAccept] != os.Getpid() {
-		t.Fatalf("later events %v, want connect by %d and accept by %d", got, b.pid(), os.Getpid())
+	if got[source.KindConnect] != b.Pid() || got[source.KindAccept] != os.Getpid() {
+		t.Fatalf("later events %v, want connect by %d and accept by %d", got, b.Pid(), os.Getpid())
 	}
 	done := make(chan error, 1)
 	go func() { _, err := s.Next(); done <- err }()
@@ -332,25 +333,25 @@ func TestStartCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	want := startTime("/proc", h.pid())
+	want := startTime("/proc", h.Pid())
 	c.starts = map[int]uint64{}
-	if got := c.start(h.pid()); got != want || got == 0 {
+	if got := c.start(h.Pid()); got != want || got == 0 {
 		t.Fatalf("start = %d, want %d", got, want)
 	}
-	if _, ok := c.pids[h.pid()]; !ok {
+	if _, ok := c.pids[h.Pid()]; !ok {
 		t.Fatal("start time of a running process not cached")
 	}
 	c.starts = map[int]uint64{}
-	if got := c.start(h.pid()); got != want {
+	if got := c.start(h.Pid()); got != want {
 		t.Fatalf("cached start = %d, want %d", got, want)
 	}
-	h.stop()
+	h.Stop()
 	c.starts = map[int]uint64{}
 	// 0, or another process's start should the pid have been reused.
-	if got := c.start(h.pid()); got == want {
+	if got := c.start(h.Pid()); got == want {
 		t.Fatalf("start of an exited process = %d, the old process's", got)
 	}
-	if pe, ok := c.pids[h.pid()]; ok && pe.start == want {
+	if pe, ok := c.pids[h.Pid()]; ok && pe.start == want {
 		t.Fatal("exited process still cached")
 	}
 }
