@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,9 +30,22 @@ type RenderOptions struct {
 // tagged, and associated addresses when opts.Addrs is set.
 func (t *Tree) Render(w io.Writer, opts RenderOptions) error {
 	t.mu.Lock()
+	roots := t.roots(opts.Root)
+	var b strings.Builder
+	for _, r := range roots {
+		t.renderNode(&b, r, "", "", opts)
+	}
+	t.mu.Unlock()
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// roots returns the nodes to render from: root's node, or every node
+// without a parent, sorted. The caller holds the lock.
+func (t *Tree) roots(root ID) []*node {
 	var roots []*node
-	if opts.Root != (ID{}) {
-		if n := t.lookup(opts.Root); n != nil {
+	if root != (ID{}) {
+		if n := t.lookup(root); n != nil {
 			roots = []*node{n}
 		}
 	} else {
@@ -41,22 +55,12 @@ func (t *Tree) Render(w io.Writer, opts RenderOptions) error {
 			}
 		})
 	}
-	var b strings.Builder
 	sortNodes(roots)
-	for _, r := range roots {
-		t.renderNode(&b, r, "", "", opts)
-	}
-	t.mu.Unlock()
-	_, err := io.WriteString(w, b.String())
-	return err
+	return roots
 }
 
 func sortNodes(ns []*node) {
-	for i := 1; i < len(ns); i++ {
-		for j := i; j > 0 && compareID(ns[j].id, ns[j-1].id) < 0; j-- {
-			ns[j], ns[j-1] = ns[j-1], ns[j]
-		}
-	}
+	slices.SortFunc(ns, func(a, b *node) int { return compareID(a.id, b.id) })
 }
 
 func (t *Tree) renderNode(b *strings.Builder, n *node, first, rest string, opts RenderOptions) {
@@ -115,19 +119,7 @@ type JSONProcess struct {
 // per root, one per line, children nested.
 func (t *Tree) RenderJSON(w io.Writer, opts RenderOptions) error {
 	t.mu.Lock()
-	var roots []*node
-	if opts.Root != (ID{}) {
-		if n := t.lookup(opts.Root); n != nil {
-			roots = []*node{n}
-		}
-	} else {
-		t.each(func(n *node) {
-			if n.parent == nil {
-				roots = append(roots, n)
-			}
-		})
-	}
-	sortNodes(roots)
+	roots := t.roots(opts.Root)
 	var docs []JSONProcess
 	var build func(n *node) JSONProcess
 	build = func(n *node) JSONProcess {
