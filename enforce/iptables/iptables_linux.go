@@ -8,17 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 
 	goipt "github.com/coreos/go-iptables/iptables"
-	"golang.org/x/sys/unix"
 
 	"github.com/procwall/procwall/enforce"
 	"github.com/procwall/procwall/enforce/internal/core"
+	"github.com/procwall/procwall/internal/netns"
 )
 
 // Enforcer is the iptables back-end. It implements enforce.Enforcer.
@@ -166,37 +164,7 @@ func (b *backend) do(fn func() error) error {
 	if b.o.netns == "" {
 		return fn()
 	}
-	target, err := os.Open(b.o.netns)
-	if err != nil {
-		return fmt.Errorf("network namespace: %w", err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace %s: %w", b.o.netns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked and is discarded when the
-			// goroutine exits.
-			errc <- fmt.Errorf("leave network namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return netns.Do(b.o.netns, fn)
 }
 
 // restore runs (ip6)iptables-restore --noflush with data on its input.

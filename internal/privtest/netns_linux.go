@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/procwall/procwall/internal/netns"
 )
 
 // NetNS is a named network namespace a test created. It is removed by the
@@ -75,38 +74,7 @@ func (ns *NetNS) Open() (*os.File, error) { return os.Open(ns.Path) }
 // Do runs fn on an OS thread that has entered the namespace; sockets fn
 // opens live in the namespace. The thread returns to its original
 // namespace afterwards (or is discarded if it cannot).
-func (ns *NetNS) Do(fn func() error) error {
-	target, err := os.Open(ns.Path)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", ns.Name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it exits with this goroutine.
-			errc <- fmt.Errorf("restore netns: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (ns *NetNS) Do(fn func() error) error { return netns.Do(ns.Path, fn) }
 
 // Veth joins two namespaces with a veth pair and numbers each end:
 // addrA (a prefix such as "198.51.100.1/24") goes on a's end, addrB on b's.

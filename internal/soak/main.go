@@ -32,9 +32,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/procwall/procwall"
+	"github.com/procwall/procwall/internal/netns"
 	"github.com/procwall/procwall/internal/storm"
 	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/source"
@@ -305,24 +304,8 @@ func connectStorm(addr string, rate int, d time.Duration) {
 	}
 }
 
-// inNetNS runs fn on a locked OS thread inside the named namespace.
-func inNetNS(name string, fn func() error) error {
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread is discarded with the goroutine
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+// inNetNS runs fn on an OS thread inside the named namespace.
+func inNetNS(name string, fn func() error) error { return netns.Do("/run/netns/"+name, fn) }
 
 func countFDs() int {
 	d, err := os.Open("/proc/self/fd")
