@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -182,15 +183,16 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 	var samples []sample
 	var maxHeap uint64
 	take := func() sample {
-		// Two collections: objects allocated while the first one marked
-		// survive it (at tens of MB/s of allocation that is megabytes of
-		// floating garbage); the second frees them.
+		// The live heap as the last collection marked it
+		// (/gc/heap/live:bytes): HeapAlloc would also count what the agent
+		// allocated since (tens of MB/s under this load). Two collections:
+		// objects allocated while the first one marked survive it.
 		runtime.GC()
 		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
 		m := p.Metrics()
-		s := sample{at: time.Since(start), heap: ms.HeapAlloc, goroutines: runtime.NumGoroutine(), fds: countFDs(),
+		s := sample{at: time.Since(start), heap: live[0].Value.Uint64(), goroutines: runtime.NumGoroutine(), fds: countFDs(),
 			forks: nForks.Load(), conns: nConns.Load(), resyncs: m.Resyncs, live: m.Tree.Live, assocs: m.Assoc.Associations,
 			pcOverflow: pc.Stats().Overflows, ftLost: ft.Stats().Lost}
 		for _, n := range m.Events {
