@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/procwall/procwall/enforce"
 	"github.com/procwall/procwall/enforce/enforcetest"
@@ -207,23 +206,7 @@ func child() int {
 		fmt.Println("error:", err)
 		return 1
 	}
-	ctx := context.Background()
-	for _, b := range []enforce.Block{
-		{ID: "keep", Addrs: addrs("198.51.100.2", "2001:db8::2")},
-		{ID: "gone", Addrs: addrs("198.51.100.2", "198.51.100.3")},
-	} {
-		if err := e.Block(ctx, b); err != nil {
-			fmt.Println("error:", err)
-			return 1
-		}
-	}
-	if err := e.Release(ctx, "gone"); err != nil {
-		fmt.Println("error:", err)
-		return 1
-	}
-	fmt.Println("ready")
-	time.Sleep(time.Minute) // killed before
-	return 0
+	return enforcetest.RestartWorkload(e)
 }
 
 func TestRestartAfterKill(t *testing.T) {
