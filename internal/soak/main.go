@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,8 +32,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/procwall/procwall"
-	"github.com/procwall/procwall/internal/netns"
 	"github.com/procwall/procwall/internal/storm"
 	"github.com/procwall/procwall/proctree"
 	"github.com/procwall/procwall/source"
@@ -51,14 +51,34 @@ func main() {
 	conns := flag.Int("conns", 20000, "target TCP connections per second")
 	every := flag.Duration("every", 10*time.Second, "sampling interval")
 	memprofile = flag.String("memprofile", "", "write a heap profile here at the end")
-	role := flag.String("role", "", "internal: \"connect\" runs the connect storm (in the namespace) against -addr")
-	addr := flag.String("addr", "", "internal: the listener the connect storm dials")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the agent's process here")
+	dialers := flag.Int("dialers", 4, "connect-storm dialing threads")
+	role := flag.String("role", "", "internal: \"connect\" runs the connect storm (in the namespace), \"fork\" the fork storm")
 	flag.Parse()
-	if *role == "connect" {
-		connectStorm(*addr, *conns, *duration)
+	switch *role {
+	case "connect":
+		if err := connectStorm(*conns, *dialers, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "soak: connect storm:", err)
+			os.Exit(1)
+		}
+		return
+	case "fork":
+		forkStorm(*forks, *duration)
 		return
 	}
-	if err := run(*duration, *forks, *conns, *every); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(1)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if err := run(*duration, *forks, *conns, *dialers, *every); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
@@ -66,8 +86,10 @@ func main() {
 
 type sample struct {
 	at                 time.Duration
-	events             uint64
-	forks, conns       uint64
+	events             uint64 // events applied, all sources
+	procEvents         uint64 // fork, exec and exit events applied (both sources)
+	connects           uint64 // connect events applied
+	forks, conns       uint64 // what the storms made
 	heap               uint64
 	goroutines, fds    int
 	lost, resyncs      uint64
@@ -75,7 +97,7 @@ type sample struct {
 	pcOverflow, ftLost uint64
 }
 
-func run(duration time.Duration, forkRate, connRate int, every time.Duration) error {
+func run(duration time.Duration, forkRate, connRate, dialers int, every time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -112,7 +134,18 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 		}
 		return out, nil
 	}
-	p, err := procwall.New(procwall.WithSources(pc, ft), procwall.WithResync(observe))
+	// What the agent applied, by kind: the storms' own counts say what was
+	// made, these say what the Protector saw of it.
+	var nProc, nConnect atomic.Uint64
+	hook := func(_ string, ev *source.Event) {
+		switch ev.Kind {
+		case source.KindFork, source.KindExec, source.KindExit:
+			nProc.Add(1)
+		case source.KindConnect:
+			nConnect.Add(1)
+		}
+	}
+	p, err := procwall.New(procwall.WithSources(pc, ft), procwall.WithResync(observe), procwall.WithEventHook(hook))
 	if err != nil {
 		return err
 	}
@@ -124,60 +157,50 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 	runDone := make(chan error, 1)
 	go func() { runDone <- p.Run(rctx) }()
 
-	// The connect storm's listener, on the namespace's loopback.
-	var ln net.Listener
-	if err := inNetNS(ns, func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
-		return err
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	var nForks, nConns atomic.Uint64
-	var wg sync.WaitGroup
-	// Fork storm: bursts of one second each.
-	if forkRate > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for rctx.Err() == nil {
-				pids, _ := storm.Parallel(forkRate, forkRate, 0, 2)
-				nForks.Add(uint64(len(pids)))
-			}
-		}()
-	}
-	// Connect storm: a process of its own (this program again) inside the
-	// namespace, reporting its running count on standard output.
+	// The storms run as processes of their own (this program again), so the
+	// agent's process holds only the agent: the fork storm on the host, the
+	// connect storm (listener and dialers) inside the namespace. Each
+	// prints its running count every second.
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cs := exec.CommandContext(rctx, "ip", "netns", "exec", ns, self, "-role", "connect",
-		"-addr", ln.Addr().String(), "-conns", fmt.Sprint(connRate), "-duration", duration.String())
-	csOut, err := cs.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cs.Start(); err != nil {
-		return err
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(csOut)
-		for sc.Scan() {
-			if n, err := strconv.ParseUint(sc.Text(), 10, 64); err == nil {
-				nConns.Store(n)
-			}
+	var nForks, nConns atomic.Uint64
+	var wg sync.WaitGroup
+	spawn := func(count *atomic.Uint64, name string, args ...string) error {
+		cmd := exec.CommandContext(rctx, name, args...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
 		}
-		cs.Wait()
-	}()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if n, err := strconv.ParseUint(sc.Text(), 10, 64); err == nil {
+					count.Store(n)
+				}
+			}
+			cmd.Wait()
+		}()
+		return nil
+	}
+	if forkRate > 0 {
+		if err := spawn(&nForks, self, "-role", "fork", "-forks", fmt.Sprint(forkRate), "-duration", duration.String()); err != nil {
+			return err
+		}
+	}
+	if connRate > 0 {
+		if err := spawn(&nConns, "ip", "netns", "exec", ns, self, "-role", "connect",
+			"-conns", fmt.Sprint(connRate), "-dialers", fmt.Sprint(dialers), "-duration", duration.String()); err != nil {
+			return err
+		}
+	}
 
 	start := time.Now()
 	var samples []sample
@@ -193,6 +216,7 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 		metrics.Read(live)
 		m := p.Metrics()
 		s := sample{at: time.Since(start), heap: live[0].Value.Uint64(), goroutines: runtime.NumGoroutine(), fds: countFDs(),
+			procEvents: nProc.Load(), connects: nConnect.Load(),
 			forks: nForks.Load(), conns: nConns.Load(), resyncs: m.Resyncs, live: m.Tree.Live, assocs: m.Assoc.Associations,
 			pcOverflow: pc.Stats().Overflows, ftLost: ft.Stats().Lost}
 		for _, n := range m.Events {
@@ -213,10 +237,11 @@ func run(duration time.Duration, forkRate, connRate int, every time.Duration) er
 	}
 	base := take()
 	samples = append(samples, base)
-	fmt.Printf("%8s %10s %9s %9s %10s %9s %5s %5s %7s %7s %9s %9s\n",
-		"t", "events/s", "forks/s", "conns/s", "heap", "live", "gor", "fds", "lost", "resync", "pcOverfl", "ftLost")
+	fmt.Printf("%8s %9s %9s %9s %9s %9s %10s %6s %4s %4s %5s %6s %8s %7s\n",
+		"t", "events/s", "proc/s", "connect/s", "forks/s", "conns/s", "heap", "live", "gor", "fds", "lost", "resync", "pcOverfl", "ftLost")
 	tk := time.NewTicker(every)
 	defer tk.Stop()
+	rate := func(a, b uint64, dt float64) float64 { return float64(b-a) / dt }
 loop:
 	for {
 		select {
@@ -226,8 +251,9 @@ loop:
 			s := take()
 			prev := samples[len(samples)-1]
 			dt := (s.at - prev.at).Seconds()
-			fmt.Printf("%8s %10.0f %9.0f %9.0f %10d %9d %5d %5d %7d %7d %9d %9d\n", s.at.Round(time.Second),
-				float64(s.events-prev.events)/dt, float64(s.forks-prev.forks)/dt, float64(s.conns-prev.conns)/dt,
+			fmt.Printf("%8s %9.0f %9.0f %9.0f %9.0f %9.0f %10d %6d %4d %4d %5d %6d %8d %7d\n", s.at.Round(time.Second),
+				rate(prev.events, s.events, dt), rate(prev.procEvents, s.procEvents, dt), rate(prev.connects, s.connects, dt),
+				rate(prev.forks, s.forks, dt), rate(prev.conns, s.conns, dt),
 				s.heap, s.live, s.goroutines, s.fds, s.lost, s.resyncs, s.pcOverflow, s.ftLost)
 			samples = append(samples, s)
 		}
@@ -237,9 +263,11 @@ loop:
 		return err
 	}
 	end := samples[len(samples)-1]
-	total := end.at.Seconds()
-	fmt.Printf("\n%s: %.0f forks/s, %.0f connections/s, %.0f events/s applied; %d loss reports, %d resyncs\n",
-		end.at.Round(time.Second), float64(end.forks)/total, float64(end.conns)/total, float64(end.events)/total, end.lost, end.resyncs)
+	total := (end.at - base.at).Seconds()
+	fmt.Printf("\n%s: made %.0f forks/s and %.0f connections/s; applied %.0f events/s: %.0f process events/s, %.0f connects/s; %d loss reports, %d resyncs\n",
+		end.at.Round(time.Second), rate(base.forks, end.forks, total), rate(base.conns, end.conns, total),
+		rate(base.events, end.events, total), rate(base.procEvents, end.procEvents, total), rate(base.connects, end.connects, total),
+		end.lost, end.resyncs)
 	// Heap stability: the mean of the last quarter of the samples against
 	// the mean of the quarter after warm-up, and the band of all of them.
 	if n := len(samples); n >= 8 {
@@ -263,25 +291,92 @@ loop:
 	return nil
 }
 
-// connectStorm dials addr at about rate per second for d, from several
-// goroutines, printing the running count of connections every second.
-func connectStorm(addr string, rate int, d time.Duration) {
+// forkStorm forks children that exit at once, at about rate per second
+// for d (in bursts of one second, from two threads), printing the
+// running count every second.
+func forkStorm(rate int, d time.Duration) {
 	var n atomic.Uint64
 	end := time.Now().Add(d)
-	const workers = 8
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for time.Now().Before(end) {
+			pids, _ := storm.Parallel(rate, rate, 0, 2)
+			n.Add(uint64(len(pids)))
+		}
+	}()
+	report(&n, done)
+}
+
+// connectStorm listens on 127.0.0.1 (of the namespace it runs in) and
+// dials that listener at about rate per second for d from dialers
+// threads, printing the running count of established connections every
+// second. The dialers use blocking system calls, and both sides close
+// with SO_LINGER 0 (a reset): every connection is a full handshake, and
+// none lingers in TIME_WAIT holding an ephemeral port, which would cap
+// the rate at the port range over the TIME_WAIT period.
+func connectStorm(rate, dialers int, d time.Duration) error {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 4096); err != nil {
+		return err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return err
+	}
+	dst, ok := sa.(*unix.SockaddrInet4)
+	if !ok {
+		return fmt.Errorf("listener address %T", sa)
+	}
+	linger := &unix.Linger{Onoff: 1, Linger: 0}
+	// The acceptor: a blocking accept4 on a thread of its own; it ends
+	// when the listener is shut down.
+	go func() {
+		runtime.LockOSThread()
+		for {
+			fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+			if err != nil {
+				if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
+					continue
+				}
+				return
+			}
+			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, linger)
+			unix.Close(fd)
+		}
+	}()
+	var n atomic.Uint64
+	end := time.Now().Add(d)
+	dialers = max(dialers, 1)
 	var wg sync.WaitGroup
-	for range workers {
+	for range dialers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			per := time.Duration(float64(time.Second) * workers / float64(max(rate, 1)))
+			runtime.LockOSThread()
+			per := time.Duration(float64(time.Second) * float64(dialers) / float64(max(rate, 1)))
 			next := time.Now()
-			dl := net.Dialer{Timeout: time.Second}
-			for time.Now().Before(end) {
-				if c, err := dl.Dial("tcp", addr); err == nil {
-					c.Close()
+			for i := 0; ; i++ {
+				if i%64 == 0 && !time.Now().Before(end) {
+					return
+				}
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, linger)
+				if err := unix.Connect(fd, dst); err == nil {
 					n.Add(1)
 				}
+				unix.Close(fd)
 				next = next.Add(per)
 				if w := time.Until(next); w > 0 {
 					time.Sleep(w)
@@ -293,6 +388,13 @@ func connectStorm(addr string, rate int, d time.Duration) {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	report(&n, done)
+	_ = unix.Shutdown(lfd, unix.SHUT_RDWR)
+	return nil
+}
+
+// report prints n every second until done is closed, then once more.
+func report(n *atomic.Uint64, done <-chan struct{}) {
 	tk := time.NewTicker(time.Second)
 	defer tk.Stop()
 	for {
@@ -305,9 +407,6 @@ func connectStorm(addr string, rate int, d time.Duration) {
 		}
 	}
 }
-
-// inNetNS runs fn on an OS thread inside the named namespace.
-func inNetNS(name string, fn func() error) error { return netns.Do("/run/netns/"+name, fn) }
 
 func countFDs() int {
 	d, err := os.Open("/proc/self/fd")
