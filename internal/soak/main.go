@@ -110,6 +110,9 @@ func run(duration time.Duration, forkRate, connRate, dialers int, every time.Dur
 		return fmt.Errorf("lo up: %v: %s", err, out)
 	}
 
+	// Before anything of the agent exists: its goroutines and descriptors
+	// must be back to these once it has shut down.
+	gor0, fds0 := runtime.NumGoroutine(), countFDs()
 	pc, err := procconn.Open()
 	if err != nil {
 		return err
@@ -287,7 +290,21 @@ loop:
 		fmt.Printf("heap after warm-up: mean %.1f MB early, %.1f MB late (%+.1f%%); band %.1f–%.1f MB\n",
 			early/1e6, late/1e6, 100*(late-early)/early, float64(lo)/1e6, float64(hi)/1e6)
 	}
-	fmt.Printf("goroutines %d → %d, open fds %d → %d\n", base.goroutines, end.goroutines, base.fds, end.fds)
+	fmt.Printf("under load: goroutines %d → %d, open fds %d → %d\n", base.goroutines, end.goroutines, base.fds, end.fds)
+	// After shutdown (Run closed the sources, the storms were waited for):
+	// what the agent started must be gone. Goroutines the runtime ends
+	// asynchronously get a moment.
+	var gor1, fds1 int
+	for range 50 {
+		if gor1, fds1 = runtime.NumGoroutine(), countFDs(); gor1 <= gor0 && fds1 <= fds0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Printf("before start / after shutdown: goroutines %d / %d, open fds %d / %d\n", gor0, gor1, fds0, fds1)
+	if gor1 > gor0 || fds1 > fds0 {
+		return fmt.Errorf("leak: goroutines %d → %d, open fds %d → %d", gor0, gor1, fds0, fds1)
+	}
 	return nil
 }
 

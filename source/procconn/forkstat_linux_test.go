@@ -5,6 +5,7 @@ package procconn
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,17 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/procwall/procwall/internal/storm"
 	"github.com/procwall/procwall/source"
 )
 
 // BenchmarkVsForkstat is the side-by-side comparison with forkstat (Debian
 // package forkstat): for each rate, a bounded fork storm of one second
-// (children of this process that exit at once) runs while procwall's
+// (children of a helper process that exit at once) runs while procwall's
 // procconn source and `forkstat -e fork,exit` listen at the same time. Each
 // listener's count of the storm children's fork and exit events is
 // reported (procwall_events, forkstat_events, of expected_events), with the
-// rate achieved and procwall's overflows. It needs root and forkstat and is
+// rate achieved and procwall's overflows. The storm runs in a helper
+// process, so the listeners and the forking do not share one scheduler. It needs root and forkstat and is
 // skipped otherwise; run it with
 //
 //	go test -run '^$' -bench VsForkstat -benchtime 1x ./source/procconn/
@@ -112,12 +113,7 @@ func compareOnce(b *testing.B, n, rate int, withForkstat bool, opts ...Option) c
 	}()
 	time.Sleep(300 * time.Millisecond)
 
-	start := time.Now()
-	pids, err := storm.Parallel(n, rate, 0, 4)
-	elapsed := time.Since(start)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pids, elapsed := runStorm(b, n, rate, 4)
 	time.Sleep(time.Second) // let both listeners drain
 	s.Close()
 	<-pwDone
@@ -135,6 +131,44 @@ func compareOnce(b *testing.B, n, rate int, withForkstat bool, opts ...Option) c
 		}
 	}
 	return r
+}
+
+// runStorm forks n children at about rate per second (0: unpaced) from
+// workers threads of a helper process (this test binary again, see
+// TestMain), so that the storm does not compete with the listeners for
+// this process's scheduler, and returns the children's pids and how long
+// the storm took.
+func runStorm(b *testing.B, n, rate, workers int) ([]int, time.Duration) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=storm", fmt.Sprintf("PROCCONN_STORM=%d %d %d", n, rate, workers))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("storm helper: %v", err)
+	}
+	var pids []int
+	var elapsed time.Duration
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimSpace(line)
+		if ns, ok := strings.CutPrefix(line, "elapsed "); ok {
+			v, err := strconv.ParseInt(ns, 10, 64)
+			if err != nil {
+				b.Fatalf("storm helper: %q: %v", line, err)
+			}
+			elapsed = time.Duration(v)
+			continue
+		}
+		pid, err := strconv.Atoi(line)
+		if err != nil {
+			b.Fatalf("storm helper: %q: %v", line, err)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) != n || elapsed <= 0 {
+		b.Fatalf("storm helper: %d pids of %d, elapsed %v", len(pids), n, elapsed)
+	}
+	return pids, elapsed
 }
 
 // startForkstat runs `forkstat -l -e fork,exit`, recording the fork (child)

@@ -3,6 +3,7 @@
 package procconn
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,6 +68,30 @@ func TestMain(m *testing.M) {
 		syscall.Kill(os.Getpid(), syscall.SIGABRT)
 		time.Sleep(5 * time.Second)
 		os.Exit(13)
+	case "storm":
+		// A fork storm in a process of its own (the benchmark's listeners
+		// keep the test process busy): PROCCONN_STORM is "n rate
+		// workers"; print each child's pid, then the elapsed nanoseconds
+		// as "elapsed N".
+		var n, rate, workers int
+		if _, err := fmt.Sscan(os.Getenv("PROCCONN_STORM"), &n, &rate, &workers); err != nil {
+			fmt.Fprintln(os.Stderr, "storm helper:", err)
+			os.Exit(20)
+		}
+		start := time.Now()
+		pids, err := storm.Parallel(n, rate, 0, workers)
+		elapsed := time.Since(start)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "storm helper:", err)
+			os.Exit(21)
+		}
+		w := bufio.NewWriter(os.Stdout)
+		for _, p := range pids {
+			fmt.Fprintln(w, p)
+		}
+		fmt.Fprintln(w, "elapsed", elapsed.Nanoseconds())
+		w.Flush()
+		os.Exit(0)
 	case "setuid":
 		// Change real and effective ids in place (no exec), then exit.
 		if err := syscall.Setgid(65534); err != nil {
