@@ -118,8 +118,7 @@ type Tree struct {
 	latest map[int]*node    // pid -> most recent exited process (chain via older)
 	byGUID map[string]*node // GUID -> process
 	count  int              // processes held
-	exitQ  []*node          // exited processes in exit order
-	exitQ0 int              // head of exitQ
+	exitQ  nodeRing         // exited processes in exit order
 	nExit  int              // exited processes still in the tree
 	intern map[string]*internRef
 	// high-water marks of the maps: Go maps never give memory back, so
@@ -680,7 +679,7 @@ func (t *Tree) markExited(n *node, ts int64, unseen bool) {
 	n.older = t.latest[n.id.PID]
 	t.latest[n.id.PID] = n
 	t.hwLatest = max(t.hwLatest, len(t.latest))
-	t.exitQ = append(t.exitQ, n)
+	t.exitQ.push(n)
 	t.nExit++
 	// The kernel re-parents n's live children now; record to whom.
 	if n.firstChild != nil {
@@ -733,15 +732,8 @@ func (t *Tree) enforceCap() {
 
 // popExit returns the oldest exited node still in the tree.
 func (t *Tree) popExit() *node {
-	for t.exitQ0 < len(t.exitQ) {
-		n := t.exitQ[t.exitQ0]
-		t.exitQ[t.exitQ0] = nil
-		t.exitQ0++
-		if t.exitQ0 > 1024 && t.exitQ0*2 > len(t.exitQ) {
-			t.exitQ = append(t.exitQ[:0:0], t.exitQ[t.exitQ0:]...)
-			t.exitQ0 = 0
-		}
-		if n.flags&fRemoved == 0 {
+	for t.exitQ.len() > 0 {
+		if n := t.exitQ.popFront(); n != nil && n.flags&fRemoved == 0 {
 			return n
 		}
 	}
@@ -827,8 +819,8 @@ func (t *Tree) Reap(now time.Time) int {
 	removed := 0
 	// Exit order is event order, so the queue is (nearly) sorted by exit
 	// time: scan from the head while entries are old enough.
-	for i := t.exitQ0; i < len(t.exitQ); i++ {
-		n := t.exitQ[i]
+	for i := 0; i < t.exitQ.len(); i++ {
+		n := t.exitQ.at(i)
 		if n == nil || n.flags&fRemoved != 0 {
 			continue
 		}
@@ -839,21 +831,14 @@ func (t *Tree) Reap(now time.Time) int {
 			n.flags |= fReapPending
 			continue
 		}
-		t.exitQ[i] = nil
+		t.exitQ.clearAt(i)
 		t.remove(n)
 		t.stats.Reaped++
 		removed++
 	}
 	// Drop removed entries from the head.
-	for t.exitQ0 < len(t.exitQ) && (t.exitQ[t.exitQ0] == nil || t.exitQ[t.exitQ0].flags&fRemoved != 0) {
-		t.exitQ[t.exitQ0] = nil
-		t.exitQ0++
-	}
-	if t.exitQ0 > 0 && t.exitQ0 == len(t.exitQ) {
-		t.exitQ, t.exitQ0 = t.exitQ[:0], 0
-		if cap(t.exitQ) > 4096 {
-			t.exitQ = nil
-		}
+	for t.exitQ.len() > 0 && (t.exitQ.at(0) == nil || t.exitQ.at(0).flags&fRemoved != 0) {
+		t.exitQ.popFront()
 	}
 	t.compact()
 	return removed

@@ -97,6 +97,36 @@ func (g *Guard) Stats() Stats {
 
 const metaSize = int(unsafe.Sizeof(unix.FanotifyEventMetadata{}))
 
+// meta is the part of struct fanotify_event_metadata the guard uses.
+type meta struct {
+	mask    uint64
+	fd, pid int32
+}
+
+// parseMeta decodes the struct fanotify_event_metadata at the start of b
+// and returns it with the event's whole length (event_len: the metadata
+// and any information records after it), which is where the next event
+// starts. It fails on a short buffer, an event length shorter than the
+// metadata or longer than b, and a metadata version other than the one
+// this package was written for.
+func parseMeta(b []byte) (meta, int, error) {
+	if len(b) < metaSize {
+		return meta{}, 0, fmt.Errorf("%d bytes left, shorter than the %d-byte event metadata", len(b), metaSize)
+	}
+	evLen := binary.NativeEndian.Uint32(b[0:])
+	if evLen < uint32(metaSize) || uint64(evLen) > uint64(len(b)) {
+		return meta{}, 0, fmt.Errorf("bad event length %d (%d bytes left)", evLen, len(b))
+	}
+	if v := b[4]; v != unix.FANOTIFY_METADATA_VERSION {
+		return meta{}, 0, fmt.Errorf("fanotify metadata version %d, want %d", v, unix.FANOTIFY_METADATA_VERSION)
+	}
+	return meta{
+		mask: binary.NativeEndian.Uint64(b[8:]),
+		fd:   int32(binary.NativeEndian.Uint32(b[16:])),
+		pid:  int32(binary.NativeEndian.Uint32(b[20:])),
+	}, int(evLen), nil
+}
+
 func (g *Guard) respond(fd int32, allow bool) {
 	resp := uint32(unix.FAN_DENY)
 	if allow {
@@ -128,20 +158,13 @@ func (g *Guard) Serve(judge JudgeFunc) error {
 			}
 			return &source.OpError{Op: "read", Err: err}
 		}
-		for off := 0; off+metaSize <= n; {
-			b := buf[off:n]
-			evLen := binary.NativeEndian.Uint32(b[0:])
-			vers := b[4]
-			mask := binary.NativeEndian.Uint64(b[8:])
-			fd := int32(binary.NativeEndian.Uint32(b[16:]))
-			pid := int32(binary.NativeEndian.Uint32(b[20:]))
-			if evLen < uint32(metaSize) || int(evLen) > len(b) {
-				return &source.OpError{Op: "parse", Err: fmt.Errorf("bad event length %d", evLen)}
+		for off := 0; off < n; {
+			m, size, err := parseMeta(buf[off:n])
+			if err != nil {
+				return &source.OpError{Op: "parse", Err: fmt.Errorf("event at offset %d of a %d-byte read: %w", off, n, err)}
 			}
-			off += int(evLen)
-			if vers != unix.FANOTIFY_METADATA_VERSION {
-				return &source.OpError{Op: "parse", Err: fmt.Errorf("fanotify metadata version %d, want %d", vers, unix.FANOTIFY_METADATA_VERSION)}
-			}
+			off += size
+			mask, fd, pid := m.mask, m.fd, m.pid
 			if mask&unix.FAN_Q_OVERFLOW != 0 || fd < 0 {
 				g.overflows.Add(1)
 				continue

@@ -247,3 +247,34 @@ func TestAttributionFromLaterDecodedThread(t *testing.T) {
 		t.Fatalf("connect: %+v %v (stats %+v)", ev, ok, s.Stats())
 	}
 }
+
+// TestRecycle: recycle keeps the records after the first k in order,
+// clears what it dropped, and gives back a buffer a burst left mostly
+// unused.
+func TestRecycle(t *testing.T) {
+	mk := func(n, c int) []heldRec {
+		b := make([]heldRec, n, c)
+		for i := range b {
+			b[i].r.TS = uint64(i)
+			b[i].exe = "x"
+		}
+		return b
+	}
+	b := mk(10, 16)
+	b = recycle(b, 4)
+	if len(b) != 6 || b[0].r.TS != 4 || b[5].r.TS != 9 {
+		t.Fatalf("kept %d records starting at %d", len(b), b[0].r.TS)
+	}
+	if tail := b[:10]; tail[6].exe != "" || tail[9].exe != "" {
+		t.Fatal("dropped records still referenced")
+	}
+	big := mk(100, 64*recycleMin)
+	small := recycle(big, 90)
+	if len(small) != 10 || small[0].r.TS != 90 || cap(small) > recycleMin {
+		t.Fatalf("after a burst: %d records from %d, capacity %d", len(small), small[0].r.TS, cap(small))
+	}
+	busy := mk(60*recycleMin, 64*recycleMin)
+	if kept := recycle(busy, 0); cap(kept) != 64*recycleMin || len(kept) != 60*recycleMin {
+		t.Fatalf("a well-used buffer was replaced: len %d cap %d", len(kept), cap(kept))
+	}
+}

@@ -419,7 +419,7 @@ func (s *Source) Next() (source.Event, error) {
 				return ev, nil
 			}
 		}
-		s.out, s.head = s.out[:0], 0
+		s.out, s.head = recycle(s.out, len(s.out)), 0
 		if err := s.drain(); err != nil {
 			return source.Event{}, err
 		}
@@ -497,8 +497,27 @@ func (s *Source) drain() error {
 		i++
 	}
 	s.out = append(s.out, s.held[:i]...)
-	s.held = append(s.held[:0], s.held[i:]...)
+	s.held = recycle(s.held, i)
 	return nil
+}
+
+// recycleMin is the capacity in records the record buffers keep at least.
+const recycleMin = 1024
+
+// recycle drops the first k records of b and returns the rest at the
+// start of a buffer, releasing what the records dropped referred to. A
+// buffer that a storm grew and that is now less than a quarter used is
+// replaced by a smaller one, so that its memory follows the current load
+// rather than the largest burst ever seen.
+func recycle(b []heldRec, k int) []heldRec {
+	used := len(b)
+	if c := cap(b); c > recycleMin && used*4 < c {
+		nb := make([]heldRec, 0, max(2*used, recycleMin))
+		return append(nb, b[k:]...)
+	}
+	n := copy(b, b[k:])
+	clear(b[n:used])
+	return b[:n]
 }
 
 // page decodes one ring-buffer page into s.held. A page or record the

@@ -1,7 +1,9 @@
 package sockdiag
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -239,4 +241,39 @@ func TestMatchFlow(t *testing.T) {
 			t.Errorf("matchFlow(%+v) = %v, want %v", *c.s, got, c.want)
 		}
 	}
+}
+
+// FuzzParseMsg: any bytes either fail with ErrMalformed (too short, or an
+// address family other than IPv4 and IPv6) or decode to the fields at
+// their offsets in struct inet_diag_msg; never a panic.
+func FuzzParseMsg(f *testing.F) {
+	f.Add(diagMsg(afInet, Established, netip.MustParseAddrPort("198.51.100.2:40000"), netip.MustParseAddrPort("198.51.100.1:443"), 1000, 4242, 7))
+	f.Add(diagMsg(afInet6, Listen, netip.MustParseAddrPort("[2001:db8::2]:53"), netip.AddrPortFrom(netip.IPv6Unspecified(), 0), 0, 7, 1))
+	f.Add(make([]byte, msgLen-1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseMsg(b, source.ProtoTCP)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			if len(b) >= msgLen && (b[0] == afInet || b[0] == afInet6) {
+				t.Fatalf("a %d-byte message of family %d refused: %v", len(b), b[0], err)
+			}
+			return
+		}
+		if len(b) < msgLen {
+			t.Fatalf("a %d-byte message accepted", len(b))
+		}
+		if s.State != State(b[1]) || s.Src.Port() != binary.BigEndian.Uint16(b[4:]) ||
+			s.UID != binary.NativeEndian.Uint32(b[64:]) || s.Inode != uint64(binary.NativeEndian.Uint32(b[68:])) {
+			t.Fatalf("%+v does not match the bytes", s)
+		}
+		want := 4
+		if b[0] == afInet6 {
+			want = 16
+		}
+		if s.Src.Addr().BitLen()/8 != want || !bytes.Equal(s.Src.Addr().AsSlice(), b[8:8+want]) {
+			t.Fatalf("source %v does not match the bytes (family %d)", s.Src, b[0])
+		}
+	})
 }
