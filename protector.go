@@ -359,9 +359,10 @@ func (p *Protector) ActiveBlocks() []enforce.Block {
 }
 
 type sourced struct {
-	ev  source.Event
-	err error
-	src string
+	ev   source.Event
+	err  error // the source failed: Run ends with it
+	lost error // the source lost events (source.ErrLost): resync here
+	src  string
 }
 
 // Run reads every source and applies its events until all sources are
@@ -422,6 +423,10 @@ func (p *Protector) Run(ctx context.Context) error {
 				firstErr = m.err
 				cancel()
 			}
+			continue
+		}
+		if m.lost != nil {
+			p.noteLoss(m.src, m.lost)
 			continue
 		}
 		if err := p.handle(ctx, m.src, m.ev, nil); err != nil && firstErr == nil && !errors.Is(err, context.Canceled) {
@@ -503,7 +508,14 @@ func (p *Protector) pump(ctx context.Context, s source.Source, ch chan<- sourced
 		case errors.Is(err, os.ErrClosed) || ctx.Err() != nil:
 			return
 		case errors.Is(err, source.ErrLost):
-			p.noteLoss(name, err)
+			// Through the queue, not here: the events this source
+			// delivered before the loss are applied first, so the
+			// snapshot the resync takes is not followed by older news.
+			select {
+			case ch <- sourced{lost: err, src: name}:
+			case <-ctx.Done():
+				return
+			}
 		default:
 			select {
 			case ch <- sourced{err: fmt.Errorf("procwall: source %s: %w", name, err), src: name}:
@@ -514,6 +526,10 @@ func (p *Protector) pump(ctx context.Context, s source.Source, ch chan<- sourced
 	}
 }
 
+// noteLoss counts a loss report of source name and, with WithResync,
+// re-synchronises the tree from a snapshot of the running processes. Run
+// calls it in queue order: every event delivered before the loss is
+// already applied.
 func (p *Protector) noteLoss(name string, err error) {
 	p.mmu.Lock()
 	p.lost[name]++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -706,5 +707,74 @@ func TestWarningReports(t *testing.T) {
 		if strings.Contains(s, "120") {
 			t.Fatalf("unrelated sshd reported: %v", fromWarn)
 		}
+	}
+}
+
+// lossySource yields its events; at index lossAt it first reports lost
+// events (source.ErrLost); then it ends.
+type lossySource struct {
+	evs    []source.Event
+	lossAt int
+	i      int
+	lost   bool
+}
+
+func (s *lossySource) Name() string { return "lossy" }
+func (s *lossySource) Close() error { return nil }
+func (s *lossySource) Next() (source.Event, error) {
+	if s.i == s.lossAt && !s.lost {
+		s.lost = true
+		return source.Event{}, fmt.Errorf("lossy: 3 events dropped: %w", source.ErrLost)
+	}
+	if s.i >= len(s.evs) {
+		return source.Event{}, io.EOF
+	}
+	s.i++
+	return s.evs[s.i-1], nil
+}
+
+// TestResyncAfterLoss: a loss report makes Run re-read the running
+// processes, after the events delivered before the loss: a process forked
+// before the loss whose exit was lost is marked exited, a process whose
+// fork was lost appears, and events after the loss apply on top.
+func TestResyncAfterLoss(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	fork := func(sec, pid, ppid int) source.Event {
+		return source.Event{Time: at.Add(time.Duration(sec) * time.Second), Kind: source.KindFork, PID: pid, PPID: ppid, Start: uint64(pid) * 100}
+	}
+	src := &lossySource{evs: []source.Event{fork(1, 10, 1), fork(2, 11, 1), fork(3, 12, 1)}, lossAt: 2}
+	snapshots := 0
+	resync := func() ([]proctree.Observed, error) {
+		snapshots++
+		// 11 exited unseen; 20 was forked unseen. 12 is forked after.
+		return []proctree.Observed{{PID: 1, Start: 1, Comm: "init"}, {PID: 10, PPID: 1, Start: 1000}, {PID: 20, PPID: 10, Start: 2000, Comm: "missed"}}, nil
+	}
+	p, err := procwall.New(procwall.WithSources(src), procwall.WithResync(resync))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Seed(at, []proctree.Observed{{PID: 1, Start: 1, Comm: "init"}})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if snapshots != 1 {
+		t.Fatalf("%d snapshots taken, want 1", snapshots)
+	}
+	m := p.Metrics()
+	if m.Lost["lossy"] != 1 || m.Resyncs != 1 {
+		t.Fatalf("lost %v, resyncs %d; want 1 and 1", m.Lost, m.Resyncs)
+	}
+	tr := p.Tree()
+	for pid, live := range map[int]bool{10: true, 11: false, 12: true, 20: true} {
+		pr, ok := tr.GetPID(pid)
+		if !ok {
+			t.Fatalf("pid %d unknown after the resync", pid)
+		}
+		if pr.Exited.IsZero() != live {
+			t.Errorf("pid %d: exited at %v, want live %v", pid, pr.Exited, live)
+		}
+	}
+	if pr, _ := tr.GetPID(20); pr.Parent.PID != 10 {
+		t.Errorf("missed process's parent %v, want pid 10", pr.Parent)
 	}
 }
