@@ -351,10 +351,11 @@ func bundleFetcher(loc string) rules.Fetcher {
 }
 
 func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "rules guard", "-bundle FILE|URL [-key PUB]... [-exec PATH]... [-open PATH]... [-ask] [-o text|json]")
+	fs := newFlags(env, "rules guard", "-bundle FILE|URL -key PUB [-key PUB]... | -unsigned [-exec PATH]... [-open PATH]... [-ask] [-o text|json]")
 	bundle := fs.String("bundle", "", "rule bundle: a file or an http(s) URL (polled)")
 	var keys, execs, opens keyFiles
-	fs.Var(&keys, "key", "trusted public key file (repeatable); without any, unsigned bundles are accepted")
+	fs.Var(&keys, "key", "trusted public key file (repeatable): bundles must be signed by one of them")
+	unsigned := fs.Bool("unsigned", false, "accept unsigned bundles instead (without -key only; for tests and local bundles)")
 	fs.Var(&execs, "exec", "judge executions of this file or directory's files (repeatable)")
 	fs.Var(&opens, "open", "judge opens of this path (repeatable; default: the bundle's self-protection paths)")
 	persist := fs.Bool("persistence", false, "also judge opens of the bundle's persistence locations (cron, systemd units, ...) that exist")
@@ -374,6 +375,12 @@ func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case len(keys) == 0 && !*unsigned:
+		return usagef("-bundle needs -key (bundles must be signed by a key you trust), or -unsigned to accept unsigned bundles")
+	case len(keys) > 0 && *unsigned:
+		return usagef("-unsigned and -key exclude each other")
 	}
 	defAction, err := rules.ParseAction(*def)
 	if err != nil || defAction == rules.Ask {
@@ -422,7 +429,7 @@ func rulesGuard(ctx context.Context, env *cmdEnv, args []string) error {
 		opts = append(opts, rules.WithDecider(rules.NewTerminal(env.stdin, env.stderr)))
 	}
 	eng := rules.New(opts...)
-	up := &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: len(keys) == 0, Logger: log}
+	up := &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: *unsigned, Logger: log}
 	src := bundleFetcher(*bundle)
 	if _, err := up.Update(ctx, src); err != nil {
 		return err

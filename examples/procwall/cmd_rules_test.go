@@ -135,7 +135,7 @@ func TestRulesGuard(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb},
-			[]string{"rules", "guard", "-bundle", bundle, "-exec", dir, "-o", "json", "-timeout", "5s", "-ask-timeout", "1s"})
+			[]string{"rules", "guard", "-bundle", bundle, "-unsigned", "-exec", dir, "-o", "json", "-timeout", "5s", "-ask-timeout", "1s"})
 	}()
 	denied := false
 	for range 500 {

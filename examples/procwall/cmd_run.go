@@ -51,7 +51,7 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	analysis := addAnalysisFlags(fs)
 	rulesLoc := fs.String("rules", "", "rule bundle (file or http(s) URL, polled): judge exec, connect and file events (seed 001)")
 	var rulesKeys keyFiles
-	fs.Var(&rulesKeys, "rules-key", "trusted public key for the rule bundle (repeatable); without any, unsigned bundles are accepted")
+	fs.Var(&rulesKeys, "rules-key", "trusted public key for the rule bundle (repeatable): bundles must be signed by one of them")
 	rulesEvery := fs.Duration("rules-interval", 30*time.Second, "rule bundle poll interval")
 	rulesUnsigned := fs.Bool("rules-unsigned", false, "accept an unsigned rule bundle (without -rules-key only)")
 	guard := fs.Bool("guard", false, "enforce the rule bundle in the kernel with fanotify permission events: executions under -guard-exec, opens of -guard-open (default: the bundle's self-protection paths)")
@@ -105,6 +105,9 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	if *rulesLoc != "" && len(rulesKeys) == 0 && !*rulesUnsigned {
 		return usagef("-rules needs -rules-key (bundles must be signed by a key you trust), or -rules-unsigned to accept unsigned bundles")
 	}
+	if len(rulesKeys) > 0 && *rulesUnsigned {
+		return usagef("-rules-unsigned and -rules-key exclude each other")
+	}
 	// Decision records to stdout (rule verdicts from the guard too).
 	var outMu sync.Mutex
 	enc := json.NewEncoder(env.stdout)
@@ -141,7 +144,7 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 			ropts = append(ropts, rules.WithDecider(rules.NewTerminal(env.stdin, env.stderr)))
 		}
 		eng = rules.New(ropts...)
-		updater = &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: len(rulesKeys) == 0, Logger: log}
+		updater = &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: *rulesUnsigned && len(rulesKeys) == 0, Logger: log}
 		if _, err := updater.Update(ctx, bundleFetcher(*rulesLoc)); err != nil {
 			return fmt.Errorf("-rules: %w", err)
 		}

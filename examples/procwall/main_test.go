@@ -143,6 +143,11 @@ func TestUsage(t *testing.T) {
 		{[]string{"replay", "-h"}, 0, "usage: procwall replay"},
 		{[]string{"monitor", "-source", "carrier-pigeon"}, 2, "-source must be one of"},
 		{[]string{"help"}, 0, ""},
+		// Rule bundles must be signed unless unsigned ones are asked for.
+		{[]string{"rules", "guard", "-bundle", "b.json"}, 2, "-bundle needs -key"},
+		{[]string{"rules", "guard", "-bundle", "b.json", "-key", "k.pub", "-unsigned"}, 2, "-unsigned and -key exclude each other"},
+		{[]string{"run", "-rules", "b.json"}, 2, "-rules needs -rules-key"},
+		{[]string{"run", "-rules", "b.json", "-rules-key", "k.pub", "-rules-unsigned"}, 2, "-rules-unsigned and -rules-key exclude each other"},
 	}
 	for _, c := range cases {
 		code, out, errs := runCLI(t, c.args...)
