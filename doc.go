@@ -25,7 +25,18 @@
 // context ends, owning every goroutine it starts, and closes the sources
 // and the enforcer before returning. Handle, Report and Assess feed events,
 // risk reports and assessments directly — from an existing agent's own
-// pipeline, or from tests.
+// pipeline, or from tests. An agent that feeds everything through Handle
+// and Report need not call Run at all (it then closes its enforcer
+// itself).
+//
+// Shutdown leaves the interception configuration consistent: blocks in
+// force when Run returns stay in force (closing an enforcer releases
+// nothing; a restarted agent finds them, see enforce/nft), and from then on
+// Handle, Submit, Report, Assess and Release return ErrStopped rather than
+// record a release that the closed enforcer would not carry out. Queries
+// (Tree, Associations, ActiveBlocks, Metrics) keep working. When a source
+// reports lost events, Run re-reads the running processes (WithResync)
+// after applying the events that source delivered before the loss.
 //
 // # Concurrency
 //

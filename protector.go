@@ -270,6 +270,7 @@ type Protector struct {
 	sourcesDone chan struct{} // closed when every source is exhausted
 
 	mu       sync.Mutex // serialises handling
+	stopped  bool       // Run has ended and closed the enforcer (under mu)
 	lastReap time.Time
 	running  atomic.Bool
 
@@ -358,6 +359,11 @@ func (p *Protector) ActiveBlocks() []enforce.Block {
 	return p.contain.Active()
 }
 
+// ErrStopped is returned by Handle, Submit, Report, Assess and Release
+// once Run has ended: Run closes the enforcer when it returns, so nothing
+// may block or release any more. Queries keep working.
+var ErrStopped = errors.New("procwall: stopped: Run has ended and closed the enforcer")
+
 type sourced struct {
 	ev   source.Event
 	err  error // the source failed: Run ends with it
@@ -376,6 +382,11 @@ func (p *Protector) Run(ctx context.Context) error {
 		return errors.New("procwall: Run called twice")
 	}
 	defer func() {
+		// From here on nothing may change blocks: the enforcer is gone, so
+		// a release would be recorded but not carried out.
+		p.mu.Lock()
+		p.stopped = true
+		p.mu.Unlock()
 		if err := p.enf.Close(); err != nil {
 			p.log.Warn("closing enforcer", "enforcer", p.enf.Name(), "err", err)
 		}
@@ -478,6 +489,9 @@ func (p *Protector) assessLoop(ctx context.Context) {
 func (p *Protector) Release(ctx context.Context, blockID, reason string) (risk.Decision, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return risk.Decision{}, ErrStopped
+	}
 	d, err := p.contain.Release(blockID, time.Now().UTC(), reason)
 	if err != nil {
 		return risk.Decision{}, fmt.Errorf("procwall: release: %w", err)
@@ -575,6 +589,9 @@ func (p *Protector) Submit(ctx context.Context, ev source.Event) ([]risk.Decisio
 func (p *Protector) handle(ctx context.Context, src string, ev source.Event, out *[]risk.Decision) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return ErrStopped
+	}
 	p.mmu.Lock()
 	p.events[src]++
 	p.mmu.Unlock()
@@ -723,6 +740,9 @@ func (p *Protector) enfFailed(op, id string, err error) {
 func (p *Protector) Report(ctx context.Context, r risk.Report) ([]risk.Decision, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return nil, ErrStopped
+	}
 	var out []risk.Decision
 	err := p.reportInto(ctx, r, &out)
 	return out, err
@@ -810,6 +830,9 @@ func (p *Protector) afterReport(r risk.Report, d *risk.Decision) {
 func (p *Protector) Assess(ctx context.Context, a risk.Assessment) ([]risk.Decision, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return nil, ErrStopped
+	}
 	var out []risk.Decision
 	err := p.assessInto(ctx, a, &out)
 	return out, err

@@ -778,3 +778,55 @@ func TestResyncAfterLoss(t *testing.T) {
 		t.Errorf("missed process's parent %v, want pid 10", pr.Parent)
 	}
 }
+
+// TestStoppedRefusesChanges: once Run has ended (and closed the
+// enforcer), assessments, reports, releases and events are refused with
+// ErrStopped instead of recording a release that nobody carries out; the
+// block stays listed, and queries still work.
+func TestStoppedRefusesChanges(t *testing.T) {
+	src := &blockingSource{Reader: webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Risk(231, "high", "x").Source(),
+		done: make(chan struct{})}
+	var recs []string
+	p, err := procwall.New(procwall.WithSources(src),
+		procwall.WithRecordHook(func(r procwall.Record) { recs = append(recs, r.(*risk.Decision).Action) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.ActiveBlocks()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no block before the deadline")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	bg := context.Background()
+	if _, err := p.Assess(bg, risk.Assessment{Process: proctree.ID{PID: 100}, Safe: true}); !errors.Is(err, procwall.ErrStopped) {
+		t.Errorf("Assess after Run: %v, want ErrStopped", err)
+	}
+	if _, err := p.Report(bg, risk.Report{Process: proctree.ID{PID: 101}, Level: risk.Level(3), Reason: "x"}); !errors.Is(err, procwall.ErrStopped) {
+		t.Errorf("Report after Run: %v, want ErrStopped", err)
+	}
+	blocks := p.ActiveBlocks()
+	if len(blocks) != 1 {
+		t.Fatalf("active blocks after Run: %v", blocks)
+	}
+	if _, err := p.Release(bg, blocks[0].ID, "late"); !errors.Is(err, procwall.ErrStopped) {
+		t.Errorf("Release after Run: %v, want ErrStopped", err)
+	}
+	if err := p.Handle(bg, source.Event{Time: time.Now(), Kind: source.KindExit, PID: 231}); !errors.Is(err, procwall.ErrStopped) {
+		t.Errorf("Handle after Run: %v, want ErrStopped", err)
+	}
+	if !slices.Equal(recs, []string{"block"}) {
+		t.Errorf("records %v, want only the block", recs)
+	}
+	if _, ok := p.Tree().GetPID(231); !ok {
+		t.Error("tree query after Run failed")
+	}
+}
