@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +64,10 @@ type reportConfig struct {
 // WithSocketMode sets the socket file's permission bits (default 0600).
 func WithSocketMode(m os.FileMode) ReportOption { return func(c *reportConfig) { c.mode = m } }
 
-// WithSocketGroup gives the socket file to a group, so that with mode 0660
-// its members may connect.
+// WithSocketGroup gives the socket file (and its directory, when
+// ListenReports creates it) to a group, so that with mode 0660 its members
+// may connect; unless WithPeerCheck replaces it, the peer check then admits
+// the group's members too (AllowGroup) besides root and the server's user.
 func WithSocketGroup(gid int) ReportOption { return func(c *reportConfig) { c.gid = gid } }
 
 // WithPeerCheck replaces the check of each peer's credentials; a non-nil
@@ -86,6 +89,45 @@ func AllowUIDs(uids ...int) func(Cred) error {
 	}
 }
 
+// AllowGroup returns a peer check admitting members of group gid: peers
+// whose primary group (from the kernel, SO_PEERCRED) is gid, or that have
+// it among their supplementary groups (read from /proc/PID/status of the
+// connecting process).
+func AllowGroup(gid int) func(Cred) error {
+	return func(c Cred) error {
+		if c.GID == gid {
+			return nil
+		}
+		groups, err := peerGroups(c.PID)
+		if err != nil {
+			return fmt.Errorf("uid %d: groups of pid %d unknown: %w", c.UID, c.PID, err)
+		}
+		if slices.Contains(groups, gid) {
+			return nil
+		}
+		return fmt.Errorf("uid %d (pid %d) is not in group %d and may not send reports", c.UID, c.PID, gid)
+	}
+}
+
+// AnyOf returns a peer check admitting a peer that any of checks admits;
+// when none does, the error joins their reasons.
+func AnyOf(checks ...func(Cred) error) func(Cred) error {
+	return func(c Cred) error {
+		var errs []error
+		for _, f := range checks {
+			err := f(c)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		if len(errs) == 0 {
+			return errors.New("no peer check admits anybody")
+		}
+		return errors.Join(errs...)
+	}
+}
+
 // ListenReports creates the report socket at path. A stale socket file
 // left by a previous run is replaced; any other file there is an error.
 func ListenReports(path string, opts ...ReportOption) (*ReportServer, error) {
@@ -96,6 +138,9 @@ func ListenReports(path string, opts ...ReportOption) (*ReportServer, error) {
 	if cfg.allow == nil {
 		self := os.Getuid()
 		cfg.allow = AllowUIDs(0, self)
+		if cfg.gid >= 0 {
+			cfg.allow = AnyOf(cfg.allow, AllowGroup(cfg.gid))
+		}
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
@@ -109,8 +154,17 @@ func ListenReports(path string, opts ...ReportOption) (*ReportServer, error) {
 			return nil, fmt.Errorf("procwall: report socket %s: %w", path, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("procwall: report socket: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) && cfg.gid >= 0 {
+		// A directory we created: the group must be able to reach the
+		// socket in it.
+		if err := os.Chown(dir, -1, cfg.gid); err != nil {
+			return nil, fmt.Errorf("procwall: report socket directory: %w", err)
+		}
 	}
 	// Create the socket with no permissions for anybody but the owner, so
 	// there is no window in which others may connect.

@@ -1,7 +1,11 @@
 package procwall
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -30,4 +34,29 @@ func peerCred(c *net.UnixConn) (Cred, error) {
 		return Cred{}, serr
 	}
 	return Cred{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
+}
+
+// peerGroups returns the supplementary groups of process pid, from the
+// Groups line of /proc/PID/status.
+func peerGroups(pid int) ([]int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil, err
+	}
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, "Groups:")
+		if !ok {
+			continue
+		}
+		var gids []int
+		for _, f := range strings.Fields(rest) {
+			g, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/%d/status: bad group %q", pid, f)
+			}
+			gids = append(gids, g)
+		}
+		return gids, nil
+	}
+	return nil, fmt.Errorf("/proc/%d/status: no Groups line", pid)
 }

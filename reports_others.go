@@ -18,3 +18,5 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 }
 
 func peerCred(c *net.UnixConn) (Cred, error) { return Cred{}, errReportsNotSupported }
+
+func peerGroups(pid int) ([]int, error) { return nil, errReportsNotSupported }

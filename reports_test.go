@@ -23,6 +23,12 @@ type reply struct {
 
 func startReportServer(t *testing.T, opts ...procwall.ReportOption) (*procwall.Protector, string) {
 	t.Helper()
+	return startReportServerAt(t, filepath.Join(t.TempDir(), "run", "procwall.sock"), opts...)
+}
+
+// startReportServerAt is startReportServer with the socket at path.
+func startReportServerAt(t *testing.T, path string, opts ...procwall.ReportOption) (*procwall.Protector, string) {
+	t.Helper()
 	p, err := procwall.New()
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +36,6 @@ func startReportServer(t *testing.T, opts ...procwall.ReportOption) (*procwall.P
 	for _, e := range webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Events() {
 		p.Handle(context.Background(), e)
 	}
-	path := filepath.Join(t.TempDir(), "run", "procwall.sock")
 	srv, err := procwall.ListenReports(path, opts...)
 	if err != nil {
 		t.Fatal(err)
