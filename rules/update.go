@@ -21,6 +21,8 @@ type Fetched struct {
 	NotModified bool       // nothing new since the last fetch (Data is nil)
 	Load        ListLoader // reads referenced list files
 	Origin      string     // where it came from, for messages
+
+	cached bool // read from the Updater's cache (not saved again)
 }
 
 // Fetcher fetches the current bundle document from somewhere.
@@ -155,6 +157,11 @@ type Updater struct {
 	// local files only.
 	AllowUnsigned bool
 	Logger        *slog.Logger
+	// CacheDir, when set, keeps a copy of the last good bundle document
+	// and its list files (written after each successful load), which
+	// LoadCache and UpdateOrCache read back. Failing to write it is
+	// logged, not an error of the update.
+	CacheDir string
 
 	mu     sync.Mutex
 	status UpdateStatus
@@ -205,12 +212,33 @@ func (u *Updater) apply(f Fetched) error {
 	default:
 		return fmt.Errorf("update from %s: %w", f.Origin, err)
 	}
-	b, err := parseBundle(bytes.TrimSpace(payload), f.Load, signed)
+	load := f.Load
+	var lists map[string][]byte
+	if u.CacheDir != "" && !f.cached && load != nil {
+		lists = map[string][]byte{}
+		load = func(p string) ([]byte, error) {
+			b, err := f.Load(p)
+			if err == nil {
+				lists[p] = b
+			}
+			return b, err
+		}
+	}
+	b, err := parseBundle(bytes.TrimSpace(payload), load, signed)
 	if err != nil {
 		return fmt.Errorf("update from %s: %w", f.Origin, err)
 	}
 	if err := u.Engine.Load(b); err != nil {
 		return fmt.Errorf("update from %s: %w", f.Origin, err)
+	}
+	if u.CacheDir != "" && !f.cached {
+		if err := u.saveCache(f.Data, lists); err != nil {
+			log := u.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Warn("rules: could not cache the bundle", "dir", u.CacheDir, "err", err)
+		}
 	}
 	u.mu.Lock()
 	u.status.Key, u.status.Origin, u.status.LoadedAt = key, f.Origin, time.Now()

@@ -54,6 +54,7 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Var(&rulesKeys, "rules-key", "trusted public key for the rule bundle (repeatable): bundles must be signed by one of them")
 	rulesEvery := fs.Duration("rules-interval", 30*time.Second, "rule bundle poll interval")
 	rulesUnsigned := fs.Bool("rules-unsigned", false, "accept an unsigned rule bundle (without -rules-key only)")
+	rulesCache := fs.String("rules-cache", "", "directory keeping the last good rule bundle, used when the bundle cannot be fetched or is bad at start (default: "+defaultRulesCache+" for an http(s) -rules, none for a file; \"-\": none)")
 	guard := fs.Bool("guard", false, "enforce the rule bundle in the kernel with fanotify permission events: executions under -guard-exec, opens of -guard-open (default: the bundle's self-protection paths)")
 	var guardExec, guardOpen keyFiles
 	fs.Var(&guardExec, "guard-exec", "with -guard: judge executions of this file or directory's files (repeatable)")
@@ -144,11 +145,17 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) error {
 			ropts = append(ropts, rules.WithDecider(rules.NewTerminal(env.stdin, env.stderr)))
 		}
 		eng = rules.New(ropts...)
-		updater = &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: *rulesUnsigned && len(rulesKeys) == 0, Logger: log}
-		if _, err := updater.Update(ctx, bundleFetcher(*rulesLoc)); err != nil {
+		updater = &rules.Updater{Engine: eng, Keys: ring, AllowUnsigned: *rulesUnsigned && len(rulesKeys) == 0, Logger: log,
+			CacheDir: rulesCacheDir(*rulesCache, *rulesLoc)}
+		_, fromCache, err := updater.UpdateOrCache(ctx, bundleFetcher(*rulesLoc))
+		switch {
+		case fromCache:
+			log.Warn("rule bundle unavailable; using the last good one from the cache", "version", eng.Version(), "cache", updater.CacheDir, "err", err)
+		case err != nil:
 			return fmt.Errorf("-rules: %w", err)
+		default:
+			log.Info("rule bundle active", "version", eng.Version(), "from", *rulesLoc)
 		}
-		log.Info("rule bundle active", "version", eng.Version(), "from", *rulesLoc)
 	}
 	enf, err := ef.open()
 	if err != nil {
@@ -394,3 +401,21 @@ func recordSeed(w *replay.Writer, mu *sync.Mutex, pfs procfs.FS) {
 }
 
 var _ enforce.Enforcer = (*cliEnforcer)(nil)
+
+// defaultRulesCache is where `run` keeps the last good bundle fetched over
+// HTTP(S).
+const defaultRulesCache = "/var/lib/procwall/rules-cache"
+
+// rulesCacheDir resolves -rules-cache: "-" turns the cache off; empty
+// means the default for an http(s) location and none for a file.
+func rulesCacheDir(flag, loc string) string {
+	switch {
+	case flag == "-":
+		return ""
+	case flag != "":
+		return flag
+	case strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://"):
+		return defaultRulesCache
+	}
+	return ""
+}

@@ -198,6 +198,22 @@ func TestRunRulesErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "missing.json") {
 		t.Fatalf("missing bundle: exit %d, %q", code, errs)
 	}
+	// With a cache directory but nothing cached yet: both reasons.
+	code, _, errs = runCLI(t, "run", "-rules", filepath.Join(dir, "missing.json"), "-rules-unsigned", "-backend", "dryrun",
+		"-rules-cache", filepath.Join(dir, "cache"))
+	if code != 1 || !strings.Contains(errs, "missing.json") || !strings.Contains(errs, "cached bundle") {
+		t.Fatalf("missing bundle, empty cache: exit %d, %q", code, errs)
+	}
+	for _, c := range []struct{ flag, loc, want string }{
+		{"", "https://rules.example/b.json", defaultRulesCache},
+		{"", "/etc/procwall/b.json", ""},
+		{"-", "https://rules.example/b.json", ""},
+		{"/srv/c", "/etc/procwall/b.json", "/srv/c"},
+	} {
+		if got := rulesCacheDir(c.flag, c.loc); got != c.want {
+			t.Errorf("rulesCacheDir(%q, %q) = %q, want %q", c.flag, c.loc, got, c.want)
+		}
+	}
 	if code, _, errs := runCLI(t, "run", "-boundary", "[x"); code != 2 || !strings.Contains(errs, "bad pattern") {
 		t.Fatalf("bad -boundary: exit %d, %q", code, errs)
 	}
