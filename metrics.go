@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // WritePrometheus writes the metrics in the Prometheus text exposition
@@ -20,7 +21,7 @@ func (m Metrics) WritePrometheus(w io.Writer) error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			fmt.Fprintf(bw, "%s{%s=%q} %d\n", name, label, k, vals[k])
+			fmt.Fprintf(bw, "%s{%s=\"%s\"} %d\n", name, label, labelEscaper.Replace(k), vals[k])
 		}
 	}
 	single := func(name, typ, help string, v uint64) {
@@ -41,11 +42,16 @@ func (m Metrics) WritePrometheus(w io.Writer) error {
 	single("procwall_assoc_associations", "gauge", "Associations in the index.", uint64(m.Assoc.Associations))
 	single("procwall_assoc_evictions_total", "counter", "Associations evicted by the bounds.", m.Assoc.Evictions)
 	if m.RulesVersion != "" {
-		fmt.Fprintf(bw, "# HELP procwall_rules_info Active rule bundle.\n# TYPE procwall_rules_info gauge\nprocwall_rules_info{version=%q} 1\n",
-			m.RulesVersion)
+		fmt.Fprintf(bw, "# HELP procwall_rules_info Active rule bundle.\n# TYPE procwall_rules_info gauge\nprocwall_rules_info{version=\"%s\"} 1\n",
+			labelEscaper.Replace(m.RulesVersion))
 	}
 	return bw.Flush()
 }
+
+// labelEscaper escapes a label value as the text format wants it: only
+// backslash, double quote and newline; everything else (UTF-8 included)
+// is written as it is.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // MetricsHandler serves the Protector's metrics in the Prometheus text
 // format.

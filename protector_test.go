@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"slices"
@@ -828,5 +830,46 @@ func TestStoppedRefusesChanges(t *testing.T) {
 	}
 	if _, ok := p.Tree().GetPID(231); !ok {
 		t.Error("tree query after Run failed")
+	}
+}
+
+// TestMetricsHandler serves the metrics over HTTP after a loss and a
+// resync, with a rule-bundle version that needs escaping.
+func TestMetricsHandler(t *testing.T) {
+	src := &lossySource{evs: []source.Event{{Time: time.Now(), Kind: source.KindFork, PID: 10, PPID: 1}}, lossAt: 1}
+	p, err := procwall.New(procwall.WithSources(src),
+		procwall.WithResync(func() ([]proctree.Observed, error) { return []proctree.Observed{{PID: 1}, {PID: 10, PPID: 1}}, nil }),
+		procwall.WithRulesVersion(func() string { return "2026.11 \"é\" \\ x\ny" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(procwall.MetricsHandler(p))
+	defer ts.Close()
+	resp, err := http.Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("content type %q", ct)
+	}
+	for _, want := range []string{
+		"procwall_lost_total{source=\"lossy\"} 1\n",
+		"procwall_resyncs_total 1\n",
+		"procwall_events_total{source=\"lossy\"} 1\n",
+		"procwall_tree_live_processes 2\n",
+		"procwall_assoc_associations 0\n",
+		"procwall_rules_info{version=\"2026.11 \\\"é\\\" \\\\ x\\ny\"} 1\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 }
