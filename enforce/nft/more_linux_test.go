@@ -20,6 +20,7 @@ import (
 	"github.com/procwall/procwall/enforce"
 	"github.com/procwall/procwall/enforce/enforcetest"
 	"github.com/procwall/procwall/enforce/internal/topo"
+	"github.com/procwall/procwall/internal/leakcheck"
 	"github.com/procwall/procwall/internal/privtest"
 )
 
@@ -156,7 +157,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envChild) == "1" {
 		os.Exit(child())
 	}
-	os.Exit(m.Run())
+	os.Exit(leakcheck.Main(m))
 }
 
 func child() int {

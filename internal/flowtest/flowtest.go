@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/procwall/procwall/internal/leakcheck"
 	"github.com/procwall/procwall/internal/privtest"
 )
 
@@ -34,7 +35,7 @@ func Main(m *testing.M, env string) {
 	if os.Getenv(env) == "1" {
 		os.Exit(runHelper(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	os.Exit(leakcheck.Main(m))
 }
 
 // runHelper opens flows given as "tcp=ADDR:PORT" (connect), "udpc=ADDR:PORT"

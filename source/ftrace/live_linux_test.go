@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/procwall/procwall/internal/leakcheck"
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/source"
 )
@@ -30,7 +31,7 @@ const helperEnv = "PROCWALL_FTRACE_HELPER"
 func TestMain(m *testing.M) {
 	switch h := os.Getenv(helperEnv); {
 	case h == "":
-		os.Exit(m.Run())
+		os.Exit(leakcheck.Main(m))
 	case strings.HasPrefix(h, "connect "):
 		// Connect to each address, then exit.
 		for _, a := range strings.Fields(h)[1:] {

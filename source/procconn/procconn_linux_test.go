@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/procwall/procwall/internal/leakcheck"
 	"github.com/procwall/procwall/internal/privtest"
 	"github.com/procwall/procwall/internal/storm"
 	"github.com/procwall/procwall/source"
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) {
 				panic("procconn tests: still running after 100s")
 			})
 		}
-		os.Exit(m.Run())
+		os.Exit(leakcheck.Main(m))
 	case "threads":
 		// Start threads (locked goroutines force new OS threads), then
 		// exit with code 4.
