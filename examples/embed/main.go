@@ -91,16 +91,26 @@ func main() {
 
 	// The agent ships procwall's records along with its own telemetry.
 	out := json.NewEncoder(os.Stdout)
-	p, err := procwall.New(
-		procwall.WithEnforcer(enf),
-		procwall.WithLogger(log),
-		procwall.WithRecordHook(func(r procwall.Record) { out.Encode(r) }),
-	)
+	p, err := runAgent(context.Background(), enf, log, func(r procwall.Record) { out.Encode(r) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "embed:", err)
 		os.Exit(1)
 	}
-	ctx := context.Background()
+	fmt.Fprintln(os.Stderr, "lineage of the shell:", p.Tree().Lineage(proctree.ID{PID: 812}))
+}
+
+// runAgent is the embedding: a Protector on the agent's enforcer, fed the
+// agent's events, its detector's report and its analyst's assessment;
+// record receives every decision record.
+func runAgent(ctx context.Context, enf enforce.Enforcer, log *slog.Logger, record func(procwall.Record)) (*procwall.Protector, error) {
+	p, err := procwall.New(
+		procwall.WithEnforcer(enf),
+		procwall.WithLogger(log),
+		procwall.WithRecordHook(record),
+	)
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now().UTC()
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
@@ -120,13 +130,17 @@ func main() {
 			continue
 		}
 		if err := p.Handle(ctx, ev); err != nil {
-			log.Error("handle", "err", err)
+			return p, fmt.Errorf("handle: %w", err)
 		}
 	}
 	// The agent's detector flags the shell.
-	p.Report(ctx, risk.Report{Time: at(4), Process: proctree.ID{PID: 812}, Level: source.LevelHigh,
-		Reason: "shell spawned by a JVM"})
+	if _, err := p.Report(ctx, risk.Report{Time: at(4), Process: proctree.ID{PID: 812}, Level: source.LevelHigh,
+		Reason: "shell spawned by a JVM"}); err != nil {
+		return p, fmt.Errorf("report: %w", err)
+	}
 	// Later its analyst clears the service.
-	p.Assess(ctx, risk.Assessment{Time: at(60), Process: proctree.ID{PID: 700}, Safe: true, Reason: "patched and restarted"})
-	fmt.Fprintln(os.Stderr, "lineage of the shell:", p.Tree().Lineage(proctree.ID{PID: 812}))
+	if _, err := p.Assess(ctx, risk.Assessment{Time: at(60), Process: proctree.ID{PID: 700}, Safe: true, Reason: "patched and restarted"}); err != nil {
+		return p, fmt.Errorf("assess: %w", err)
+	}
+	return p, nil
 }
