@@ -10,10 +10,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 //   - business: connects to 198.51.100.2:8080 every 100 ms and prints "ok"
 //     or "fail" per attempt; it first starts a child (the "shell") and
 //     prints "child PID".
+//   - cli: runs procwall with the arguments after "--".
 //   - probe: connects once to the address in PROCWALL_E2E_ADDR, prints
 //     "ok" or "fail".
 func TestMain(m *testing.M) {
@@ -35,6 +38,20 @@ func TestMain(m *testing.M) {
 	case "business":
 		business()
 		return
+	case "cli":
+		// `procwall` itself, with the arguments after "--" (a process the
+		// test can kill -9).
+		args := os.Args[1:]
+		for i, a := range args {
+			if a == "--" {
+				args = args[i+1:]
+				break
+			}
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args)
+		stop()
+		os.Exit(code)
 	case "probe":
 		if dial(os.Getenv("PROCWALL_E2E_ADDR")) {
 			fmt.Println("ok")
@@ -95,34 +112,7 @@ func (s *syncBuf) String() string {
 func TestEndToEndContainment(t *testing.T) {
 	privtest.Require(t, privtest.Command("ip"), privtest.Command("nft"),
 		privtest.Path("/proc/self/ns/net"))
-	client := privtest.NewNetNS(t)
-	server := privtest.NewNetNS(t)
-	privtest.Veth(t, client, server, "198.51.100.1/24", "198.51.100.2/24")
-	server.MustRun("ip", "addr", "add", "198.51.100.3/24", "dev", serverIf(t, server))
-
-	// The test hosts answer TCP on 198.51.100.2 and .3.
-	var lns []net.Listener
-	for _, a := range []string{"198.51.100.2:8080", "198.51.100.3:8080"} {
-		var ln net.Listener
-		if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", a); return err }); err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-	}
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
+	client := e2eNetwork(t)
 
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "procwall.sock")
@@ -157,62 +147,7 @@ func TestEndToEndContainment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	biz := exec.Command(launcher, "-c", fmt.Sprintf("ip netns exec %s %s; true", client.Name, self))
-	biz.Env = append(os.Environ(), "PROCWALL_E2E_ROLE=business")
-	out, err := biz.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := biz.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		biz.Process.Kill()
-		biz.Wait()
-	}()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	childPID := 0
-	for l := range lines {
-		if n, ok := strings.CutPrefix(l, "child "); ok {
-			childPID, _ = strconv.Atoi(n)
-			break
-		}
-	}
-	if childPID == 0 {
-		t.Fatalf("business process did not start its child; agent stderr:\n%s", stderr.String())
-	}
-	// expect waits until the business process reports n results in a row
-	// that equal want.
-	expect := func(want string, n int) {
-		t.Helper()
-		deadline := time.After(20 * time.Second)
-		run := 0
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatal("business process ended")
-				}
-				if l == want {
-					run++
-				} else {
-					run = 0
-				}
-				if run >= n {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("business process never had %d %q in a row; agent stderr:\n%s", n, want, stderr.String())
-			}
-		}
-	}
+	childPID, expect := startBusiness(t, client, launcher, &stderr)
 	expect("ok", 5)
 	bizPID := businessPID(t, childPID)
 
@@ -412,5 +347,197 @@ func TestRunGuardDeniesExec(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), `"action":"deny"`) || !strings.Contains(stdout.String(), `"rule":"no-evil"`) {
 		t.Fatalf("no deny record:\n%s", stdout.String())
+	}
+}
+
+// e2eNetwork makes the test's two namespaces: the client one (returned),
+// where the agent, the business process and its probes run, and a server
+// one joined to it by a veth, whose test hosts 198.51.100.2 and .3 answer
+// TCP on port 8080 until the test ends.
+func e2eNetwork(t *testing.T) *privtest.NetNS {
+	t.Helper()
+	client := privtest.NewNetNS(t)
+	server := privtest.NewNetNS(t)
+	privtest.Veth(t, client, server, "198.51.100.1/24", "198.51.100.2/24")
+	server.MustRun("ip", "addr", "add", "198.51.100.3/24", "dev", serverIf(t, server))
+
+	// The test hosts answer TCP on 198.51.100.2 and .3.
+	var lns []net.Listener
+	for _, a := range []string{"198.51.100.2:8080", "198.51.100.3:8080"} {
+		var ln net.Listener
+		if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", a); return err }); err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	})
+
+	return client
+}
+
+// startBusiness starts the business process (under launcher, in the client
+// namespace) and returns its child's pid and a function that waits until
+// the business process reports n results in a row equal to want ("ok" or
+// "fail"). It is killed when the test ends.
+func startBusiness(t *testing.T, client *privtest.NetNS, launcher string, stderr *syncBuf) (int, func(want string, n int)) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	biz := exec.Command(launcher, "-c", fmt.Sprintf("ip netns exec %s %s; true", client.Name, self))
+	biz.Env = append(os.Environ(), "PROCWALL_E2E_ROLE=business")
+	out, err := biz.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := biz.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		biz.Process.Kill()
+		biz.Wait()
+	})
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	childPID := 0
+	for l := range lines {
+		if n, ok := strings.CutPrefix(l, "child "); ok {
+			childPID, _ = strconv.Atoi(n)
+			break
+		}
+	}
+	if childPID == 0 {
+		t.Fatalf("business process did not start its child; agent stderr:\n%s", stderr.String())
+	}
+	// expect waits until the business process reports n results in a row
+	// that equal want.
+	expect := func(want string, n int) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		run := 0
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("business process ended")
+				}
+				if l == want {
+					run++
+				} else {
+					run = 0
+				}
+				if run >= n {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("business process never had %d %q in a row; agent stderr:\n%s", n, want, stderr.String())
+			}
+		}
+	}
+	return childPID, expect
+}
+
+// TestRunKilledDuringBlock: `procwall run` (a process of its own) blocks
+// the business process's address for its reported child, then is killed
+// with SIGKILL while the block is in force. The block stays in the kernel
+// (the business process keeps failing), and the restarted agent finds it
+// once — one element in the ruleset, one active block — and releases it on
+// a safe assessment, after which the business process connects again.
+func TestRunKilledDuringBlock(t *testing.T) {
+	privtest.Require(t, privtest.Command("ip"), privtest.Command("nft"),
+		privtest.Path("/proc/self/ns/net"))
+	client := e2eNetwork(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "procwall.sock")
+	state := filepath.Join(dir, "state.json")
+	launcher := filepath.Join(dir, "pw-e2e-launcher")
+	if sh, err := os.ReadFile("/bin/sh"); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(launcher, sh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuf
+	agent := func() *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(self, "-test.run=^$", "--", "run", "-sources", "procconn,ftrace", "-backend", "nft",
+			"-netns", client.Name, "-state", state, "-socket", sock, "-o", "json", "-boundary", "pw-e2e-launcher")
+		cmd.Env = append(os.Environ(), "PROCWALL_E2E_ROLE=cli")
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		return cmd
+	}
+	sockUp := func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	first := agent()
+	waitFor(t, 20*time.Second, "agent socket", sockUp, &stderr)
+	time.Sleep(300 * time.Millisecond)
+	childPID, expect := startBusiness(t, client, launcher, &stderr)
+	expect("ok", 5)
+	bizPID := businessPID(t, childPID)
+	waitFor(t, 30*time.Second, "a block decision", func() bool {
+		recs := report(t, sock, fmt.Sprintf(`{"ts":%q,"type":"risk","pid":%d,"level":"high","reason":"reverse shell"}`,
+			time.Now().UTC().Format(time.RFC3339Nano), childPID))
+		return len(recs) == 1 && recs[0]["action"] == "block" && recs[0]["target_pid"] == float64(bizPID)
+	}, &stderr)
+	expect("fail", 3)
+
+	// SIGKILL: no shutdown at all. The block stays in the kernel.
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	expect("fail", 5)
+
+	agent()
+	waitFor(t, 20*time.Second, "restarted agent socket", sockUp, &stderr)
+	if n := strings.Count(client.MustRun("nft", "list", "table", "inet", "procwall"), "198.51.100.2"); n != 1 {
+		t.Fatalf("blocked address appears %d times in the ruleset after the restart, want once", n)
+	}
+	if !strings.Contains(stderr.String(), "active_blocks=1") {
+		t.Fatalf("restarted agent does not report the block it found:\n%s", stderr.String())
+	}
+	recs := report(t, sock, fmt.Sprintf(`{"ts":%q,"type":"assess","pid":%d,"safe":true,"reason":"cleaned"}`,
+		time.Now().UTC().Format(time.RFC3339Nano), bizPID))
+	if len(recs) != 1 || recs[0]["action"] != "release" || recs[0]["target_pid"] != float64(bizPID) {
+		t.Fatalf("release after the restart: %v\n%s", recs, stderr.String())
+	}
+	expect("ok", 3)
+	if rules := client.MustRun("nft", "list", "table", "inet", "procwall"); strings.Contains(rules, "198.51.100.2") {
+		t.Fatalf("released address still in the ruleset:\n%s", rules)
 	}
 }
