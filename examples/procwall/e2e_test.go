@@ -541,3 +541,28 @@ func TestRunKilledDuringBlock(t *testing.T) {
 		t.Fatalf("released address still in the ruleset:\n%s", rules)
 	}
 }
+
+// TestRunAutoSources: `procwall run` without -sources picks, by feature
+// probes, every default source this kernel has — here all three of
+// procconn, ftrace and sockdiag — and not nflog, which must be asked for.
+func TestRunAutoSources(t *testing.T) {
+	privtest.Require(t, privtest.Root, privtest.Path("/sys/kernel/tracing"))
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "procwall.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr},
+			[]string{"run", "-backend", "dryrun", "-state", filepath.Join(dir, "state.json"), "-socket", sock})
+	}()
+	waitFor(t, 20*time.Second, "procwall running", func() bool { return strings.Contains(stderr.String(), "procwall running") }, &stderr)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "sources=procconn,ftrace,sockdiag ") {
+		t.Fatalf("auto sources on this kernel:\n%s", stderr.String())
+	}
+}
