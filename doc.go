@@ -26,8 +26,9 @@
 // and the enforcer before returning. Handle, Report and Assess feed events,
 // risk reports and assessments directly — from an existing agent's own
 // pipeline, or from tests. An agent that feeds everything through Handle
-// and Report need not call Run at all (it then closes its enforcer
-// itself).
+// and Report may run Run without sources: it then serves until its
+// context ends (keeping an Assessor going) and shuts down as below; or it
+// need not call Run at all, and closes its enforcer itself.
 //
 // Shutdown leaves the interception configuration consistent: blocks in
 // force when Run returns stay in force (closing an enforcer releases

@@ -375,8 +375,10 @@ type sourced struct {
 // exhausted (io.EOF: a finished recording) or ctx is cancelled. It owns the
 // goroutines that read sources, closes the sources and the enforcer before
 // it returns, and returns nil on exhaustion or cancellation, or the first
-// source error that is neither a loss report nor a close. Run may be
-// called once.
+// source error that is neither a loss report nor a close. With no
+// sources, Run serves until ctx is cancelled: events, reports and
+// assessments then come through Handle, Report and Assess, and Run keeps
+// the assessor (WithAssessor) going. Run may be called once.
 func (p *Protector) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("procwall: Run called twice")
@@ -403,6 +405,18 @@ func (p *Protector) Run(ctx context.Context) error {
 			defer wg.Done()
 			defer srcWG.Done()
 			p.pump(ctx, s, ch)
+		}()
+	}
+	if len(p.cfg.sources) == 0 {
+		// Nothing to exhaust: serve until ctx ends (an agent feeding
+		// Handle and Report itself, with Run for the assessor and the
+		// orderly shutdown).
+		wg.Add(1)
+		srcWG.Add(1)
+		go func() {
+			defer wg.Done()
+			defer srcWG.Done()
+			<-ctx.Done()
 		}()
 	}
 	go func() {

@@ -873,3 +873,48 @@ func TestMetricsHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWithoutSources: a Protector fed only through Report keeps
+// running under Run until ctx ends, and Run's assessor releases the block
+// in the meantime.
+func TestRunWithoutSources(t *testing.T) {
+	assessor := risk.AssessorFunc(func(ctx context.Context, b enforce.Block) (bool, string, error) {
+		return true, "clean", nil
+	})
+	enf := dryrun.New()
+	p, err := procwall.New(procwall.WithEnforcer(enf), procwall.WithAssessor(assessor, 10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run without sources returned at once: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	for _, e := range webServer().Fork(231, 101).Exec(231, "/bin/sh", "sh").Events() {
+		if err := p.Handle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := p.Report(ctx, risk.Report{Process: proctree.ID{PID: 231}, Level: risk.Level(3), Reason: "edr"})
+	if err != nil || len(ds) != 1 || ds[0].Action != "block" {
+		t.Fatalf("Report = %+v, %v", ds, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.ActiveBlocks()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the assessor did not release the block")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(enf.Dropped()) != 0 {
+		t.Fatalf("still dropped: %v", enf.Dropped())
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+}
