@@ -1,7 +1,6 @@
 package procwall_test
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +33,7 @@ func TestReportSocketOtherUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "peer")
-	copyFile(t, os.Args[0], bin, 0o755)
+	privtest.CopyExecutable(t, os.Args[0], bin)
 	peer := func(path string, groups ...uint32) string {
 		t.Helper()
 		cmd := exec.Command(bin, "-test.run=^$")
@@ -74,25 +73,5 @@ func TestReportSocketOtherUsers(t *testing.T) {
 	}
 	if len(p2.ActiveBlocks()) != 0 {
 		t.Fatal("a refused peer's report was applied")
-	}
-}
-
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -39,11 +39,11 @@ func (u *Updater) saveCache(data []byte, lists map[string][]byte) error {
 		if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
 			return err
 		}
-		if err := writeSynced(f, b); err != nil {
+		if err := writeAtomic(f, b); err != nil {
 			return err
 		}
 	}
-	if err := writeSynced(filepath.Join(tmp, cacheBundle), data); err != nil {
+	if err := writeAtomic(filepath.Join(tmp, cacheBundle), data); err != nil {
 		return err
 	}
 	cur, old := filepath.Join(dir, cacheCurrent), filepath.Join(dir, ".old")
@@ -59,22 +59,6 @@ func (u *Updater) saveCache(data []byte, lists map[string][]byte) error {
 		return err
 	}
 	return os.RemoveAll(old)
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // LoadCache loads the last good bundle from CacheDir: for an agent that

@@ -73,7 +73,9 @@
 // ([Updater.Update]) or in a loop with backoff ([Updater.Poll]). A bad,
 // unsigned or tampered bundle is rejected with an error and the last good
 // bundle stays in force; [Engine.Version] and [Updater.Status] report the
-// active one.
+// active one. With [Updater.CacheDir] the last good bundle and its list
+// files also survive a restart: [Updater.UpdateOrCache] starts from them
+// when the source is down, slow or bad, verifying them like a fetch.
 //
 // # Lifecycle, privileges, concurrency
 //

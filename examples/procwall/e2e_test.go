@@ -120,14 +120,10 @@ func TestEndToEndContainment(t *testing.T) {
 	state := filepath.Join(dir, "state.json")
 	// The business process runs under a launcher named as a boundary, as a
 	// service manager would start it.
-	// A copy, not a symlink: /proc/PID/exe resolves links, and every source
-	// must see the launcher under its own name.
+	// A copy, not a symlink: every source must see the launcher under its
+	// own name.
 	launcher := filepath.Join(dir, "pw-e2e-launcher")
-	if sh, err := os.ReadFile("/bin/sh"); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(launcher, sh, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	privtest.CopyExecutable(t, "/bin/sh", launcher)
 
 	// The agent: in-process, as `procwall run` in the client namespace.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -471,11 +467,7 @@ func TestRunKilledDuringBlock(t *testing.T) {
 	sock := filepath.Join(dir, "procwall.sock")
 	state := filepath.Join(dir, "state.json")
 	launcher := filepath.Join(dir, "pw-e2e-launcher")
-	if sh, err := os.ReadFile("/bin/sh"); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(launcher, sh, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	privtest.CopyExecutable(t, "/bin/sh", launcher)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

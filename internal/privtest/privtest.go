@@ -63,3 +63,17 @@ func Require(t testing.TB, features ...Feature) {
 		}
 	}
 }
+
+// CopyExecutable copies the file from to the path to with mode 0755, for
+// tests that need a program under a name or in a directory of their own
+// (a symbolic link would not do: /proc/PID/exe resolves it).
+func CopyExecutable(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

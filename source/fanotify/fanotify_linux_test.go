@@ -30,17 +30,6 @@ var fanotifyFeature = privtest.Feature{Name: "fanotify permission events", Probe
 	return g.Close()
 }}
 
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func md5File(t *testing.T, p string) string {
 	data, err := os.ReadFile(p)
 	if err != nil {
@@ -91,8 +80,8 @@ func TestExecDenyMD5AllowSigned(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad")
 	good := filepath.Join(dir, "good")
-	copyFile(t, "/usr/bin/true", bad)
-	copyFile(t, "/usr/bin/echo", good)
+	privtest.CopyExecutable(t, "/usr/bin/true", bad)
+	privtest.CopyExecutable(t, "/usr/bin/echo", good)
 	pubF, privF, _ := rules.GenerateKey("test")
 	_, pub, _ := rules.ParsePublicKey(pubF)
 	_, priv, _ := rules.ParsePrivateKey(privF)
@@ -128,7 +117,7 @@ func TestExecDenyMD5AllowSigned(t *testing.T) {
 	}
 	// Unknown binary: no rule, no decider → default deny.
 	unknown := filepath.Join(dir, "unknown")
-	copyFile(t, "/usr/bin/printf", unknown)
+	privtest.CopyExecutable(t, "/usr/bin/printf", unknown)
 	if out, rc := run(unknown, "x"); rc != 126 {
 		t.Errorf("exec of unknown binary: rc %d %q, want denied by default", rc, out)
 	}
@@ -223,7 +212,7 @@ func TestTimeoutFailOpenClosed(t *testing.T) {
 	for _, failOpen := range []bool{false, true} {
 		dir := t.TempDir()
 		bin := filepath.Join(dir, "true")
-		copyFile(t, "/usr/bin/true", bin)
+		privtest.CopyExecutable(t, "/usr/bin/true", bin)
 		g, err := Open(Config{Exec: []string{dir}, Timeout: 100 * time.Millisecond, FailOpen: failOpen})
 		if err != nil {
 			t.Fatal(err)
@@ -272,8 +261,8 @@ func TestExecMountMark(t *testing.T) {
 	os.MkdirAll(sub, 0o755)
 	blocked := filepath.Join(sub, "blocked-tool")
 	ok := filepath.Join(sub, "fine-tool")
-	copyFile(t, "/usr/bin/true", blocked)
-	copyFile(t, "/usr/bin/true", ok)
+	privtest.CopyExecutable(t, "/usr/bin/true", blocked)
+	privtest.CopyExecutable(t, "/usr/bin/true", ok)
 	b, err := rules.ParseBundle([]byte(`{"format":1,"version":"m","rules":[
 	 {"id":"blocked","action":"deny","match":{"name":["blocked-*"]}},
 	 {"id":"fine","action":"allow","match":{"exe":["`+mnt+`/"]}}]}`), nil)
